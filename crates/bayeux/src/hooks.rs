@@ -1,0 +1,139 @@
+//! What the embedding server decides: who a client is, and what it may do.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use serde_json::Value;
+
+use crate::channel::{ChannelName, ChannelPattern};
+use crate::message::Message;
+use crate::session::ClientId;
+
+/// The transport a request arrived on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP POST of a message array.
+    LongPolling,
+    /// Text frames on a WebSocket.
+    WebSocket,
+}
+
+impl Transport {
+    /// The Bayeux `connectionType` name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::LongPolling => "long-polling",
+            Self::WebSocket => "websocket",
+        }
+    }
+}
+
+/// One transport request: an HTTP POST, or a WebSocket (whose headers are
+/// those of the upgrade request).
+#[derive(Debug, Clone, Copy)]
+pub struct RequestContext<'a> {
+    /// Request headers (cookies, `Authorization`, CSRF headers, ...).
+    pub headers: &'a HeaderMap,
+    /// Transport.
+    pub transport: Transport,
+}
+
+/// What [`Hooks::authenticate`] sees.
+#[derive(Debug, Clone, Copy)]
+pub struct HandshakeContext<'a> {
+    /// The transport request carrying the handshake.
+    pub request: RequestContext<'a>,
+    /// The handshake message (its `ext` may carry credentials).
+    pub message: &'a Message,
+}
+
+/// What [`Hooks::on_service_message`] sees.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceContext<'a, P> {
+    /// The sending session.
+    pub client_id: &'a ClientId,
+    /// Its principal.
+    pub principal: &'a P,
+    /// The `/service/...` channel.
+    pub channel: &'a ChannelName,
+    /// The message (with `data`, `id`, `ext`).
+    pub message: &'a Message,
+}
+
+/// A refusal; sent as `403::<reason>` (or `403:<channel>:<reason>`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denial {
+    /// Short reason, e.g. `unauthorized` or `forbidden_channel`.
+    pub reason: String,
+}
+
+impl Denial {
+    /// A denial with this reason. `:` is replaced, it separates error fields.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into().replace(':', " "),
+        }
+    }
+}
+
+/// The embedding server's decisions. Every method may be async (look up a
+/// database, call an identity provider).
+pub trait Hooks: Send + Sync + 'static {
+    /// The authenticated identity bound to a session.
+    type Principal: Clone + Send + Sync + 'static;
+
+    /// Authenticates a handshake from its request headers (for WebSocket,
+    /// the upgrade request's) and the handshake message. A denial is sent as
+    /// an unsuccessful handshake with `403::<reason>` and
+    /// `advice.reconnect = "none"`.
+    fn authenticate(
+        &self,
+        ctx: &HandshakeContext<'_>,
+    ) -> impl Future<Output = Result<Self::Principal, Denial>> + Send;
+
+    /// The key matched against [`crate::Audience::Principal`]; stored with the session.
+    fn principal_key(&self, principal: &Self::Principal) -> Arc<str>;
+
+    /// Called for every long-polling POST and every WebSocket upgrade, before
+    /// any message is processed (e.g. to require a CSRF header). A session's
+    /// later requests need no credentials (the clientId is the bearer), but
+    /// they pass here. A denial answers every message of the request with
+    /// `403::<reason>`; a denied WebSocket upgrade gets HTTP 403.
+    fn check_request(
+        &self,
+        _ctx: &RequestContext<'_>,
+    ) -> impl Future<Output = Result<(), Denial>> + Send {
+        async { Ok(()) }
+    }
+
+    /// Whether `principal` may subscribe to `pattern` (wildcards included:
+    /// allowing `/v2/**` allows everything below it).
+    fn can_subscribe(
+        &self,
+        principal: &Self::Principal,
+        pattern: &ChannelPattern,
+    ) -> impl Future<Output = Result<(), Denial>> + Send;
+
+    /// Whether `principal` may publish `data` to a broadcast channel.
+    /// Denied unless overridden: clients of a notification service do not publish.
+    fn can_publish(
+        &self,
+        _principal: &Self::Principal,
+        _channel: &ChannelName,
+        _data: &Value,
+    ) -> impl Future<Output = Result<(), Denial>> + Send {
+        async { Err(Denial::new("publish_denied")) }
+    }
+
+    /// A message to `/service/**`. It is never broadcast. `Ok(Some(data))`
+    /// delivers `data` on the same channel to the sending session only (via
+    /// the log, so it is acknowledged like anything else); `Err` answers the
+    /// publish with `403`. Denied unless overridden.
+    fn on_service_message(
+        &self,
+        _ctx: ServiceContext<'_, Self::Principal>,
+    ) -> impl Future<Output = Result<Option<Value>, Denial>> + Send {
+        async { Err(Denial::new("no_service")) }
+    }
+}
