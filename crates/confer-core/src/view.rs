@@ -42,6 +42,39 @@ pub fn is_listed_for(conference: &Conference, actor: &Actor) -> bool {
     }
 }
 
+/// The keys under which a store indexes the conference, so that listing needs no scan:
+/// `user:<id>` for every user who takes or took part (parties, agents, monitoring supervisors)
+/// and `account:<id>` for a session's account. A superset of who lists it now; callers filter
+/// the candidates with [`is_listed_for`].
+pub fn listing_keys(conference: &Conference) -> Vec<String> {
+    let mut keys: Vec<String> = match &conference.kind {
+        ConferenceKind::Voice(call) => std::iter::once(&call.owner)
+            .chain(call.parties.iter().filter_map(|p| p.user_id.as_ref()))
+            .chain(call.monitoring.iter().map(|m| &m.supervisor))
+            .map(|user| format!("user:{user}"))
+            .collect(),
+        ConferenceKind::Chat(chat) => chat
+            .agents
+            .iter()
+            .map(|agent| format!("user:{}", agent.user_id))
+            .collect(),
+        ConferenceKind::Session(session) => vec![format!("account:{}", session.account_id)],
+    };
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// Whether the conference still goes on for anyone (a released call, a closed chat and an
+/// ended session do not).
+pub fn is_live(conference: &Conference) -> bool {
+    match &conference.kind {
+        ConferenceKind::Voice(call) => !call.is_released(),
+        ConferenceKind::Chat(chat) => !chat.is_closed(),
+        ConferenceKind::Session(session) => !session.ended,
+    }
+}
+
 /// The conferences listed for the actor, in the given order.
 pub fn conferences_listed_for<'a>(
     conferences: impl IntoIterator<Item = &'a Conference>,
@@ -420,4 +453,42 @@ pub fn session_view(conference: &Conference) -> Option<SessionView> {
         created_by: conference.created_by.clone(),
         session: session.clone(),
     })
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use super::*;
+    use crate::demo::{self, demo_world};
+
+    #[test]
+    fn listing_keys_cover_everyone_who_lists_the_demo_conferences() {
+        let world = demo_world(Timestamp::from_millis(1_700_000_000_000)).unwrap();
+        for conference in &world.conferences {
+            let keys = listing_keys(conference);
+            assert!(is_live(conference));
+            for user in &demo::DEMO_USERS {
+                let actor = user.actor();
+                if is_listed_for(conference, &actor) {
+                    let covered = keys.contains(&format!("user:{}", actor.user_id))
+                        || actor
+                            .accounts
+                            .iter()
+                            .any(|a| keys.contains(&format!("account:{a}")));
+                    assert!(
+                        covered,
+                        "{} lists {} but no key covers it: {keys:?}",
+                        user.username, conference.id
+                    );
+                }
+            }
+        }
+        let call = world.conference(demo::VOICE_CALL_ID).unwrap();
+        assert_eq!(
+            listing_keys(call),
+            vec![
+                "user:a15000c0ffee4e0b9d6a2f7c3b1e5d00",
+                "user:a15002c0ffee4e0b9d6a2f7c3b1e5d02"
+            ]
+        );
+    }
 }

@@ -240,3 +240,29 @@ fn protobuf_messages_that_have_no_model_value_are_errors_naming_the_field() {
         "participants[1].visibility: 99 is not a value of Visibility"
     );
 }
+
+/// Seed 004 prints the reply in JSV; it is the same SessionInfo as the JSON transcription, and
+/// Confer's own JSV for it reads back to the same value.
+#[test]
+fn the_evo_jsv_sample_is_the_same_session_info() {
+    let jsv_text =
+        std::fs::read_to_string(samples_dir().join("evo/delete_chat_member_response.jsv")).unwrap();
+    let from_jsv: evo::SessionInfo = jsv::from_str(&jsv_text).unwrap();
+    let json_text =
+        std::fs::read_to_string(samples_dir().join("evo/delete_chat_member_response.json"))
+            .unwrap();
+    let from_json: evo::SessionInfo = serde_json::from_str(&json_text).unwrap();
+    assert_eq!(from_jsv, from_json);
+    let written = jsv::to_string(&from_json).unwrap();
+    assert!(
+        written.starts_with(
+            "{dialState:None,callState:Disconnected,queueState:None,accountId:String,"
+        ),
+        "{written}"
+    );
+    assert!(written.contains(",ended:False,"), "{written}");
+    assert_eq!(
+        jsv::from_str::<evo::SessionInfo>(&written).unwrap(),
+        from_json
+    );
+}

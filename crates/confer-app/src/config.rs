@@ -1,0 +1,205 @@
+//! `confer serve`'s settings: each one from (in order of precedence) its flag, its `CONFER_*`
+//! environment variable, the `--config` TOML file, or its default.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+};
+
+use serde::Deserialize;
+
+/// The settings a server runs with, after every source has been merged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServeConfig {
+    /// REST and CometD.
+    pub listen: SocketAddr,
+    /// gRPC.
+    pub grpc_listen: SocketAddr,
+    /// Where the embedded SQLite store keeps its file (unused with `database_url`).
+    pub data_dir: PathBuf,
+    /// A `postgres://` URL: use PostgreSQL instead of the embedded store.
+    pub database_url: Option<String>,
+    /// Load the seeds' world (users, the voice call, the chat, the Evo session) at start.
+    pub demo: bool,
+    /// How logs are written.
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_GRPC_LISTEN: &str = "127.0.0.1:50051";
+pub const DEFAULT_DATA_DIR: &str = "./confer-data";
+
+/// The same settings as written in a `--config` file; every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct ConfigFile {
+    pub listen: Option<SocketAddr>,
+    pub grpc_listen: Option<SocketAddr>,
+    pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
+    pub demo: Option<bool>,
+    pub log_format: Option<LogFormat>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("--database-url must start with postgres:// or postgresql://, got {0:?}")]
+    DatabaseUrl(String),
+}
+
+impl ConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// What the command line and environment said (clap merges those two); `None` = not given.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address for REST and CometD [default: 127.0.0.1:8080]
+    #[arg(long, env = "CONFER_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Address for gRPC [default: 127.0.0.1:50051]
+    #[arg(long, env = "CONFER_GRPC_LISTEN")]
+    pub grpc_listen: Option<SocketAddr>,
+    /// Directory of the embedded store [default: ./confer-data]
+    #[arg(long, env = "CONFER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// PostgreSQL URL (postgres://...) to use instead of the embedded store
+    #[arg(long, env = "CONFER_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Load the seed documents' world and print its credentials
+    #[arg(long, env = "CONFER_DEMO", num_args = 0..=1, default_missing_value = "true")]
+    pub demo: Option<bool>,
+    /// Log format
+    #[arg(long, env = "CONFER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// A TOML file with any of the settings above (snake_case keys)
+    #[arg(long, env = "CONFER_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+impl ServeArgs {
+    /// Merges flags/environment over the config file over the defaults.
+    pub fn resolve(&self) -> Result<ServeConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let database_url = self.database_url.clone().or(file.database_url);
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::DatabaseUrl(url.clone()));
+        }
+        Ok(ServeConfig {
+            listen: self
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| parse_default(DEFAULT_LISTEN)),
+            grpc_listen: self
+                .grpc_listen
+                .or(file.grpc_listen)
+                .unwrap_or_else(|| parse_default(DEFAULT_GRPC_LISTEN)),
+            data_dir: self
+                .data_dir
+                .clone()
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            database_url,
+            demo: self.demo.or(file.demo).unwrap_or(false),
+            log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+        })
+    }
+}
+
+fn parse_default(addr: &str) -> SocketAddr {
+    // The defaults are constants above; a test checks they parse.
+    addr.parse()
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_parse() {
+        assert_eq!(DEFAULT_LISTEN.parse::<SocketAddr>().unwrap().port(), 8080);
+        assert_eq!(
+            DEFAULT_GRPC_LISTEN.parse::<SocketAddr>().unwrap().port(),
+            50051
+        );
+        let config = ServeArgs::default().resolve().unwrap();
+        assert_eq!(config.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert!(!config.demo);
+    }
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confer.toml");
+        std::fs::write(
+            &path,
+            "listen = \"127.0.0.1:9000\"\ndemo = true\ndata_dir = \"/var/confer\"\n",
+        )
+        .unwrap();
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:9100".parse().unwrap()),
+            config: Some(path),
+            ..Default::default()
+        };
+        let config = args.resolve().unwrap();
+        assert_eq!(config.listen.port(), 9100);
+        assert!(config.demo);
+        assert_eq!(config.data_dir, PathBuf::from("/var/confer"));
+        assert_eq!(config.grpc_listen.port(), 50051);
+    }
+
+    #[test]
+    fn a_bad_file_or_url_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("confer.toml");
+        std::fs::write(&path, "lisen = \"x\"\n").unwrap();
+        let err = ServeArgs {
+            config: Some(path),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `lisen`"), "{err}");
+        let err = ServeArgs {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(err.to_string().contains("postgres://"), "{err}");
+    }
+}

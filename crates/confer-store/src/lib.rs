@@ -1,0 +1,32 @@
+//! Durable storage for Confer: conferences, the global event log, idempotency records and
+//! users, behind one object-safe trait ([`Store`]) with two backends:
+//!
+//! * [`SqliteStore`]: the embedded default, one file in a data directory;
+//! * [`PgStore`]: PostgreSQL, which several server nodes can share.
+//!
+//! The store does not know the domain types: conference snapshots, event payloads and
+//! idempotent responses are JSON values the server produces.
+//!
+//! # The event log
+//! Every notification of the product is derived from the log. Its seqs are global, strictly
+//! increasing and gap-free, and **commit order equals seq order**: when a reader has seen seq
+//! `n`, no event with a seq below `n` can appear later. So a tailer needs only a cursor:
+//! `read_events(cursor, limit)`, advance, repeat; [`Store::subscribe_wakeups`] says when to
+//! look again, and a missed wake-up loses nothing. How each backend keeps the promise is
+//! described in [`sqlite`] and [`postgres`] and in the crate's README.
+
+mod codec;
+pub mod error;
+mod migrations;
+pub mod postgres;
+pub mod records;
+pub mod sqlite;
+pub mod store;
+
+pub use error::StoreError;
+pub use postgres::{PgStore, PgStoreOptions};
+pub use records::{
+    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, NewEvent, StoredEvent, UserRecord,
+};
+pub use sqlite::SqliteStore;
+pub use store::{Store, StoreResult};

@@ -1,0 +1,713 @@
+//! The shared backend: PostgreSQL, which several server nodes can use at once.
+//!
+//! # Ordering: why not BIGSERIAL
+//! A sequence hands out numbers when a transaction *asks*, not when it *commits*: T1 takes 10,
+//! T2 takes 11, T2 commits, a reader sees 11 and moves its cursor past 10, then T1 commits 10
+//! and the reader never sees it. So seqs come from a one-row counter, `event_head`, updated by
+//! the **last statement before COMMIT** of every commit that has events:
+//!
+//! ```sql
+//! WITH head AS (UPDATE event_head SET seq = seq + $n WHERE id = 1 RETURNING seq, <now>)
+//! , ins AS (INSERT INTO events ... SELECT head.seq - $n + ord, ... FROM head, unnest(...))
+//! SELECT head.seq, pg_notify($channel, head.seq::text) FROM head
+//! ```
+//!
+//! The UPDATE takes the row lock, which is held until the transaction ends. PostgreSQL makes a
+//! committing transaction visible to new snapshots *before* it releases its locks, so when the
+//! next writer gets the row (and its seqs), every lower seq is already visible. Hence: any
+//! snapshot that sees seq `n` sees every seq below `n`, and a rolled-back transaction rolls its
+//! allocation back (no gaps). Everything that can fail or conflict (the conditional conference
+//! UPDATE, the index keys, the idempotency record) runs *before* the allocation, so the lock is
+//! held for one statement plus the COMMIT.
+//!
+//! **Cost:** commits that append events are serialized on that row for the duration of one
+//! statement plus COMMIT, including its WAL flush, so their throughput is bounded by roughly
+//! `1 / (statement + commit latency)`, whatever the pool size (commits without events do not
+//! touch the row). The rest of each transaction (conference row, index keys, idempotency) still
+//! runs in parallel. An advisory transaction lock would serialize the same way.
+//!
+//! # Wake-ups
+//! The same statement queues `pg_notify(channel, last_seq)`, which PostgreSQL delivers only if
+//! and when the transaction commits. Every [`PgStore`] keeps one extra connection that LISTENs
+//! and raises its watch; after a lost listener connection it re-reads the head, since
+//! notifications sent meanwhile are gone. The channel is `confer_events`, or
+//! `confer_events_<schema>` with a schema, so isolated schemas do not wake each other.
+//!
+//! # Durability
+//! A commit returns after PostgreSQL acknowledged COMMIT, which with the default
+//! `synchronous_commit = on` means the WAL is flushed. The server's `fsync`/`synchronous_commit`
+//! settings are the operator's; the store does not weaken them.
+
+use std::str::FromStr as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Row as _};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::codec::{
+    check_commit, check_user, from_sql_int, json_text, now_ms, sql_limit, to_sql_int,
+};
+use crate::error::{StoreError, classify, is_unique_violation};
+use crate::migrations;
+use crate::records::{
+    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, StoredEvent, UserRecord,
+};
+use crate::store::{Store, StoreResult};
+
+/// How to connect. `PgStoreOptions::new(url)` gives the defaults.
+#[derive(Clone)]
+pub struct PgStoreOptions {
+    /// `postgres://user@host:port/database`.
+    pub url: String,
+    /// Schema to use (created if missing) instead of the connection's default search_path:
+    /// lowercase ASCII letters, digits and `_`, starting with a letter or `_`, at most 48
+    /// characters (the NOTIFY channel name embeds it and is limited to 63).
+    pub schema: Option<String>,
+    /// Pool size (the LISTEN connection comes on top).
+    pub max_connections: u32,
+    /// How long an operation waits for a pooled connection before [`StoreError::Unavailable`].
+    pub acquire_timeout: Duration,
+}
+
+impl std::fmt::Debug for PgStoreOptions {
+    // The URL may carry a password: leave it out.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStoreOptions")
+            .field("schema", &self.schema)
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout", &self.acquire_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PgStoreOptions {
+    pub fn new(url: impl Into<String>) -> Self {
+        PgStoreOptions {
+            url: url.into(),
+            schema: None,
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    pub fn max_connections(mut self, n: u32) -> Self {
+        self.max_connections = n;
+        self
+    }
+}
+
+/// The PostgreSQL store. Connect with [`PgStore::connect`] or [`PgStore::connect_with`].
+pub struct PgStore {
+    pool: PgPool,
+    wakeups: Arc<watch::Sender<u64>>,
+    channel: String,
+    listener: JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore")
+            .field("channel", &self.channel)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for PgStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
+}
+
+/// `true` for names we accept as a schema (and may therefore quote into SQL).
+pub fn is_valid_schema_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some('a'..='z' | '_'))
+        && chars.all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'))
+        && name.len() <= 48
+}
+
+impl PgStore {
+    /// Connects with default options (no schema: the connection's default search_path).
+    pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_with(PgStoreOptions::new(url)).await
+    }
+
+    /// Connects, creates the schema if one is configured and missing, applies migrations and
+    /// starts listening for other nodes' commits. Must be called inside a Tokio runtime.
+    pub async fn connect_with(options: PgStoreOptions) -> StoreResult<Self> {
+        let mut connect = PgConnectOptions::from_str(&options.url)
+            .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?
+            .application_name("confer");
+        let channel = match &options.schema {
+            None => "confer_events".to_owned(),
+            Some(schema) => {
+                if !is_valid_schema_name(schema) {
+                    return Err(StoreError::Invalid(format!(
+                        "schema name {schema:?}: use [a-z_][a-z0-9_]*, at most 48 characters"
+                    )));
+                }
+                create_schema(&connect, schema).await?;
+                // A startup parameter rather than a SET after connecting: every connection,
+                // including the LISTEN one and reconnections, gets it before its first query.
+                connect = connect.options([("search_path", schema.as_str())]);
+                format!("confer_events_{schema}")
+            }
+        };
+
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect.clone())
+            .await
+            .map_err(|e| classify("connect", e))?;
+        {
+            let mut conn = pool.acquire().await.map_err(|e| classify("connect", e))?;
+            migrations::run_postgres(&mut conn).await?;
+        }
+
+        // LISTEN before reading the head: a commit between the two then shows up in one or the
+        // other, never in neither.
+        let listener_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(connect);
+        let mut listener = PgListener::connect_with(&listener_pool)
+            .await
+            .map_err(|e| classify("listen", e))?;
+        listener
+            .listen(&channel)
+            .await
+            .map_err(|e| classify("listen", e))?;
+        let head = head_seq_on(&pool).await?;
+        let wakeups = Arc::new(watch::channel(head).0);
+        let task = tokio::spawn(listen_loop(listener, pool.clone(), Arc::clone(&wakeups)));
+
+        Ok(PgStore {
+            pool,
+            wakeups,
+            channel,
+            listener: task,
+        })
+    }
+
+    /// Stops listening and closes the pool, waiting for running operations.
+    pub async fn close(&self) {
+        self.listener.abort();
+        self.pool.close().await;
+    }
+
+    /// The NOTIFY channel this store uses.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+}
+
+async fn create_schema(connect: &PgConnectOptions, schema: &str) -> StoreResult<()> {
+    let mut conn = connect
+        .connect()
+        .await
+        .map_err(|e| classify("create schema", e))?;
+    // The name was validated by is_valid_schema_name, so quoting it is enough.
+    let sql = format!(r#"CREATE SCHEMA IF NOT EXISTS "{schema}""#);
+    let result = sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await;
+    // Two nodes creating it at the same moment: IF NOT EXISTS is not atomic, the loser gets a
+    // unique violation (23505) or duplicate_schema (42P06); the schema exists either way.
+    let result = match result {
+        Err(sqlx::Error::Database(db))
+            if matches!(db.code().as_deref(), Some("23505" | "42P06")) =>
+        {
+            Ok(())
+        }
+        other => other.map(drop),
+    };
+    let closed = conn.close().await;
+    result.map_err(|e| classify("create schema", e))?;
+    closed.map_err(|e| classify("create schema", e))
+}
+
+async fn head_seq_on(pool: &PgPool) -> StoreResult<u64> {
+    let seq: i64 = sqlx::query_scalar("SELECT seq FROM event_head WHERE id = 1")
+        .fetch_one(pool)
+        .await
+        .map_err(|e| classify("head_seq", e))?;
+    from_sql_int("event_head.seq", seq)
+}
+
+fn raise(wakeups: &watch::Sender<u64>, seq: u64) {
+    wakeups.send_if_modified(|v| {
+        let newer = seq > *v;
+        if newer {
+            *v = seq;
+        }
+        newer
+    });
+}
+
+/// Turns notifications into watch updates until the store is dropped (the task is aborted).
+async fn listen_loop(mut listener: PgListener, pool: PgPool, wakeups: Arc<watch::Sender<u64>>) {
+    const MAX_BACKOFF: Duration = Duration::from_secs(5);
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                backoff = Duration::from_millis(100);
+                match notification.payload().parse::<u64>() {
+                    Ok(seq) => raise(&wakeups, seq),
+                    Err(_) => tracing::warn!(
+                        payload = notification.payload(),
+                        "ignoring a notification that is not a seq"
+                    ),
+                }
+            }
+            // The connection was lost and re-established: what was notified meanwhile is gone,
+            // so catch up from the log's head.
+            Ok(None) => {
+                if let Ok(head) = head_seq_on(&pool).await {
+                    raise(&wakeups, head);
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "event wake-up listener failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+                if let Ok(head) = head_seq_on(&pool).await {
+                    raise(&wakeups, head);
+                }
+            }
+        }
+    }
+}
+
+fn conference_from_row(row: &PgRow) -> StoreResult<ConferenceRecord> {
+    let get = |e| classify("decode conference", e);
+    Ok(ConferenceRecord {
+        id: row.try_get("id").map_err(get)?,
+        kind: row.try_get("kind").map_err(get)?,
+        version: from_sql_int("conference version", row.try_get("version").map_err(get)?)?,
+        state: row.try_get::<Json<Value>, _>("state").map_err(get)?.0,
+        index_keys: row.try_get("index_keys").map_err(get)?,
+        live: row.try_get("live").map_err(get)?,
+        updated_at_ms: row.try_get("updated_at_ms").map_err(get)?,
+    })
+}
+
+fn event_from_row(row: &PgRow) -> StoreResult<StoredEvent> {
+    let get = |e| classify("decode event", e);
+    Ok(StoredEvent {
+        seq: from_sql_int("event seq", row.try_get("seq").map_err(get)?)?,
+        conference_id: row.try_get("conference_id").map_err(get)?,
+        conference_version: from_sql_int(
+            "event conference_version",
+            row.try_get("conference_version").map_err(get)?,
+        )?,
+        kind: row.try_get("kind").map_err(get)?,
+        payload: row.try_get::<Json<Value>, _>("payload").map_err(get)?.0,
+        committed_at_ms: row.try_get("committed_at_ms").map_err(get)?,
+    })
+}
+
+fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {
+    let get = |e| classify("decode user", e);
+    Ok(UserRecord {
+        id: row.try_get("id").map_err(get)?,
+        username: row.try_get("username").map_err(get)?,
+        password_hash: row.try_get("password_hash").map_err(get)?,
+        profile: row.try_get::<Json<Value>, _>("profile").map_err(get)?.0,
+    })
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(drop)
+            .map_err(|e| classify("ping", e))
+    }
+
+    async fn get_conference(&self, id: &str) -> StoreResult<Option<ConferenceRecord>> {
+        sqlx::query(
+            "SELECT id, kind, version, state, index_keys, live, updated_at_ms \
+             FROM conferences WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| classify("get_conference", e))?
+        .as_ref()
+        .map(conference_from_row)
+        .transpose()
+    }
+
+    async fn list_conferences(
+        &self,
+        index_key: &str,
+        live_only: bool,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConferenceRecord>> {
+        // Ids are never empty, so "> ''" means "from the start"; a plain range predicate keeps
+        // the (key, conference_id) primary key usable for the scan.
+        let rows = sqlx::query(
+            "SELECT c.id, c.kind, c.version, c.state, c.index_keys, c.live, c.updated_at_ms \
+             FROM conference_index i JOIN conferences c ON c.id = i.conference_id \
+             WHERE i.key = $1 AND i.conference_id > $2 AND (c.live OR NOT $3) \
+             ORDER BY i.conference_id LIMIT $4",
+        )
+        .bind(index_key)
+        .bind(after_id.unwrap_or(""))
+        .bind(live_only)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify("list_conferences", e))?;
+        rows.iter().map(conference_from_row).collect()
+    }
+
+    async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
+        let checked = check_commit(&commit)?;
+        let c = &commit.conference;
+        let n_events = to_sql_int("event count", commit.events.len() as u64)?;
+        let kinds: Vec<&str> = commit.events.iter().map(|e| e.kind.as_str()).collect();
+        let payloads: Vec<String> = commit
+            .events
+            .iter()
+            .map(|e| json_text(&e.payload))
+            .collect();
+        let op = "commit";
+
+        let mut tx = self.pool.begin().await.map_err(|e| classify(op, e))?;
+
+        // 1. The conference row, conditional on the expected version (or on absence). A
+        // concurrent writer of the same row waits here for the first one's COMMIT, then finds
+        // the version changed and gets 0 rows: exactly one of them wins.
+        let row_query = match checked.expected {
+            None => sqlx::query(
+                "INSERT INTO conferences (id, kind, version, state, index_keys, live, updated_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE conferences SET kind = $2, version = $3, state = $4, index_keys = $5, \
+                 live = $6, updated_at_ms = $7 WHERE id = $1 AND version = $8",
+            ),
+        }
+        .bind(&c.id)
+        .bind(&c.kind)
+        .bind(checked.version)
+        .bind(Json(&c.state))
+        .bind(&c.index_keys)
+        .bind(c.live)
+        .bind(c.updated_at_ms);
+        let row_query = match checked.expected {
+            Some(expected) => row_query.bind(expected),
+            None => row_query,
+        };
+        let changed = row_query
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?
+            .rows_affected();
+        if changed == 0 {
+            let actual: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM conferences WHERE id = $1")
+                    .bind(&c.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| classify(op, e))?;
+            // Dropping `tx` rolls back.
+            return Err(StoreError::Conflict {
+                id: c.id.clone(),
+                expected: commit.expected_version,
+                actual: actual
+                    .map(|v| from_sql_int("conference version", v))
+                    .transpose()?,
+            });
+        }
+
+        // 2. Index keys: delete the ones no longer listed and add the new ones in one
+        // statement (they touch disjoint rows); unchanged keys are not rewritten.
+        sqlx::query(
+            "WITH gone AS (DELETE FROM conference_index \
+                 WHERE conference_id = $1 AND NOT (key = ANY($2::text[]))) \
+             INSERT INTO conference_index (key, conference_id) \
+             SELECT DISTINCT k, $1 FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING",
+        )
+        .bind(&c.id)
+        .bind(&c.index_keys)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(op, e))?;
+
+        // 3. The idempotency record, replacing only an expired one. A concurrent insert of the
+        // same key waits for the first transaction and then finds it unexpired: 0 rows.
+        if let Some(idem) = &commit.idempotency {
+            let stored = sqlx::query(
+                "INSERT INTO idempotency (user_id, key, request_fingerprint, response, expires_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (user_id, key) DO UPDATE SET \
+                 request_fingerprint = EXCLUDED.request_fingerprint, response = EXCLUDED.response, \
+                 expires_at_ms = EXCLUDED.expires_at_ms \
+                 WHERE idempotency.expires_at_ms <= $6",
+            )
+            .bind(&idem.user_id)
+            .bind(&idem.key)
+            .bind(&idem.request_fingerprint)
+            .bind(Json(&idem.response))
+            .bind(idem.expires_at_ms)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?
+            .rows_affected();
+            if stored == 0 {
+                return Err(StoreError::IdempotencyKeyInUse {
+                    user_id: idem.user_id.clone(),
+                    key: idem.key.clone(),
+                });
+            }
+        }
+
+        // 4. Last statement before COMMIT: take the head row lock, allocate the seqs, insert the
+        // events and queue the wake-up. See the module docs for why this order matters.
+        let outcome = if commit.events.is_empty() {
+            let head = head_seq_on_tx(&mut tx).await?;
+            CommitOutcome {
+                first_seq: head + 1,
+                last_seq: head,
+            }
+        } else {
+            let last: i64 = sqlx::query_scalar(
+                "WITH head AS ( \
+                     UPDATE event_head SET seq = seq + $1 WHERE id = 1 \
+                     RETURNING seq, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS at \
+                 ), ins AS ( \
+                     INSERT INTO events \
+                         (seq, conference_id, conference_version, kind, payload, committed_at_ms) \
+                     SELECT head.seq - $1 + e.ord, $2, $3, e.kind, e.payload::jsonb, head.at \
+                     FROM head, unnest($4::text[], $5::text[]) WITH ORDINALITY AS e(kind, payload, ord) \
+                 ) \
+                 SELECT head.seq FROM head, pg_notify($6, head.seq::text) AS n",
+            )
+            .bind(n_events)
+            .bind(&c.id)
+            .bind(checked.version)
+            .bind(&kinds)
+            .bind(&payloads)
+            .bind(&self.channel)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?;
+            CommitOutcome {
+                first_seq: from_sql_int("event seq", last - n_events + 1)?,
+                last_seq: from_sql_int("event seq", last)?,
+            }
+        };
+
+        tx.commit().await.map_err(|e| classify(op, e))?;
+        // Our own commits wake local readers without the NOTIFY round trip.
+        raise(&self.wakeups, outcome.last_seq);
+        Ok(outcome)
+    }
+
+    async fn read_events(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
+             FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+        )
+        .bind(to_sql_int("after_seq", after_seq)?)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify("read_events", e))?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn conference_events(
+        &self,
+        conference_id: &str,
+        up_to_version: u64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
+             FROM events WHERE conference_id = $1 AND conference_version <= $2 \
+             ORDER BY conference_version, seq",
+        )
+        .bind(conference_id)
+        .bind(to_sql_int("up_to_version", up_to_version)?)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify("conference_events", e))?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String> {
+        sqlx::query("INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| classify("get_or_insert_setting", e))?;
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| classify("get_or_insert_setting", e))
+    }
+
+    async fn head_seq(&self) -> StoreResult<u64> {
+        head_seq_on(&self.pool).await
+    }
+
+    fn subscribe_wakeups(&self) -> watch::Receiver<u64> {
+        self.wakeups.subscribe()
+    }
+
+    async fn get_idempotency(
+        &self,
+        user_id: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let row = sqlx::query(
+            "SELECT user_id, key, request_fingerprint, response, expires_at_ms FROM idempotency \
+             WHERE user_id = $1 AND key = $2 AND expires_at_ms > $3",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(now_ms)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| classify("get_idempotency", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |e| classify("decode idempotency record", e);
+        Ok(Some(IdempotencyRecord {
+            user_id: row.try_get("user_id").map_err(get)?,
+            key: row.try_get("key").map_err(get)?,
+            request_fingerprint: row.try_get("request_fingerprint").map_err(get)?,
+            response: row.try_get::<Json<Value>, _>("response").map_err(get)?.0,
+            expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
+        }))
+    }
+
+    async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
+        sqlx::query("DELETE FROM idempotency WHERE expires_at_ms <= $1")
+            .bind(now_ms)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| classify("purge_expired", e))
+    }
+
+    async fn put_user(&self, user: UserRecord) -> StoreResult<()> {
+        check_user(&user)?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, profile) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(Json(&user.profile))
+        .execute(&self.pool)
+        .await
+        .map_err(|e| classify("put_user", e))?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(());
+        }
+        let username_taken = sqlx::query("SELECT 1 FROM users WHERE username = $1")
+            .bind(&user.username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| classify("put_user", e))?
+            .is_some();
+        Err(if username_taken {
+            StoreError::UsernameTaken {
+                username: user.username,
+            }
+        } else {
+            StoreError::UserExists { id: user.id }
+        })
+    }
+
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
+        check_user(&user)?;
+        let result = sqlx::query(
+            "UPDATE users SET username = $1, password_hash = $2, profile = $3 WHERE id = $4",
+        )
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(Json(&user.profile))
+        .bind(&user.id)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound {
+                what: "user",
+                id: user.id,
+            }),
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::UsernameTaken {
+                username: user.username,
+            }),
+            Err(e) => Err(classify("update_user", e)),
+        }
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        sqlx::query("SELECT id, username, password_hash, profile FROM users WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| classify("get_user", e))?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        sqlx::query("SELECT id, username, password_hash, profile FROM users WHERE username = $1")
+            .bind(username)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(|e| classify("get_user_by_username", e))?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn list_users(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, username, password_hash, profile FROM users WHERE id > $1 \
+             ORDER BY id LIMIT $2",
+        )
+        .bind(after_id.unwrap_or(""))
+        .bind(sql_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify("list_users", e))?;
+        rows.iter().map(user_from_row).collect()
+    }
+}
+
+async fn head_seq_on_tx(tx: &mut sqlx::PgConnection) -> StoreResult<u64> {
+    let seq: i64 = sqlx::query_scalar("SELECT seq FROM event_head WHERE id = 1")
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(|e| classify("head_seq", e))?;
+    from_sql_int("event_head.seq", seq)
+}

@@ -1,0 +1,113 @@
+//! The records the store keeps. They are deliberately generic: the store does not know the
+//! domain types (`confer-core` owns them); the server serializes snapshots and events to JSON.
+
+use std::ops::RangeInclusive;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One conference as stored: the domain snapshot plus what the store needs to find it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConferenceRecord {
+    /// Unique id; must not be empty.
+    pub id: String,
+    /// `"voice"`, `"chat"` or `"session"` (not interpreted by the store).
+    pub kind: String,
+    /// Optimistic-concurrency version. Every update must store a version greater than the one
+    /// it expected (see [`Commit::expected_version`]).
+    pub version: u64,
+    /// The domain snapshot.
+    pub state: Value,
+    /// Keys under which the conference is listed, e.g. `"user:agent15000"`,
+    /// `"account:demo-account"`. Replaced as a whole on every commit.
+    pub index_keys: Vec<String>,
+    /// `false` once the conference has ended.
+    pub live: bool,
+    /// Wall-clock time of the last change, in milliseconds since the Unix epoch (set by the caller).
+    pub updated_at_ms: i64,
+}
+
+/// An event to append to the log with a commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewEvent {
+    /// Must equal the id of the conference committed with it.
+    pub conference_id: String,
+    pub kind: String,
+    pub payload: Value,
+}
+
+/// An event as read back from the log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredEvent {
+    /// Global, strictly increasing and gap-free position in the log; the first event is 1.
+    /// Commit order equals seq order (see the crate docs).
+    pub seq: u64,
+    pub conference_id: String,
+    /// The conference version committed together with this event.
+    pub conference_version: u64,
+    pub kind: String,
+    pub payload: Value,
+    /// Wall-clock time of the commit, in milliseconds since the Unix epoch, taken by the store
+    /// while it holds the seq allocation, so it does not decrease along the log unless the clock
+    /// itself steps back.
+    pub committed_at_ms: i64,
+}
+
+/// The response to an idempotent request, kept so that a retry with the same key gets the
+/// same answer. Stored in the same transaction as the commit it belongs to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdempotencyRecord {
+    pub user_id: String,
+    pub key: String,
+    /// What identifies the request (e.g. a hash of method, path and body), so that a reused key
+    /// with a different request can be refused.
+    pub request_fingerprint: String,
+    pub response: Value,
+    /// The record is ignored from this instant on and may be purged. Callers keep keys at
+    /// least 24 h.
+    pub expires_at_ms: i64,
+}
+
+/// A user account.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: String,
+    /// Unique (compared exactly, byte for byte).
+    pub username: String,
+    pub password_hash: String,
+    pub profile: Value,
+}
+
+/// One atomic change: the new conference state, its events and the optional idempotency record,
+/// all committed together or not at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Commit {
+    /// The new state. Its `version` must be greater than `expected_version`.
+    pub conference: ConferenceRecord,
+    /// `None`: create; the conference must not exist. `Some(v)`: update; the stored version
+    /// must be `v`. Anything else is [`StoreError::Conflict`](crate::StoreError::Conflict).
+    pub expected_version: Option<u64>,
+    /// Appended to the log in this order, with consecutive seqs.
+    pub events: Vec<NewEvent>,
+    pub idempotency: Option<IdempotencyRecord>,
+}
+
+/// The seqs the commit's events received: `first_seq..=last_seq`. A commit without events gets
+/// the empty range `head + 1 ..= head`, where `head` is the log head it committed after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitOutcome {
+    pub first_seq: u64,
+    pub last_seq: u64,
+}
+
+impl CommitOutcome {
+    /// The seqs of the committed events (empty when the commit had none).
+    pub fn seqs(&self) -> RangeInclusive<u64> {
+        self.first_seq..=self.last_seq
+    }
+
+    /// Number of events committed.
+    pub fn event_count(&self) -> u64 {
+        (self.last_seq + 1).saturating_sub(self.first_seq)
+    }
+}

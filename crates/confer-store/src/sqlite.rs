@@ -1,0 +1,630 @@
+//! The embedded backend: one SQLite file in a data directory.
+//!
+//! # Durability
+//! * `journal_mode=WAL`: readers do not block the writer and the writer does not block readers.
+//! * `synchronous=FULL`: in WAL mode this syncs the WAL file at every commit, so a commit that
+//!   returned `Ok` survives a process kill *and* a power loss. (`NORMAL` would survive a process
+//!   kill but could lose the last commits on power loss; the server answers success only after a
+//!   durable commit, so it must not use it.)
+//! * `busy_timeout=5s`: another process holding the file (a backup, a second server by mistake)
+//!   makes us wait instead of failing at once.
+//! * `foreign_keys=ON`.
+//!
+//! # Ordering
+//! All writes go through one connection behind an async mutex, inside `BEGIN IMMEDIATE`
+//! transactions. Seq allocation (`event_head`), the event inserts and `COMMIT` happen while the
+//! mutex is held, so commits are totally ordered and each one's seqs follow the previous
+//! one's: commit order equals seq order trivially. Readers use a small pool of `query_only`
+//! connections; in WAL mode each read sees a snapshot that is a prefix of the commit sequence.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::{
+    ConnectOptions as _, Connection as _, QueryBuilder, Row as _, Sqlite, SqliteConnection,
+};
+use tokio::sync::{Mutex, watch};
+
+use crate::codec::{
+    check_commit, check_user, from_sql_int, json_text, now_ms, parse_json, sql_limit, to_sql_int,
+};
+use crate::error::{StoreError, classify, is_unique_violation};
+use crate::migrations;
+use crate::records::{
+    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, StoredEvent, UserRecord,
+};
+use crate::store::{Store, StoreResult};
+
+/// File name of the database inside the data directory.
+pub const DB_FILE_NAME: &str = "confer.db";
+
+/// Number of read connections. Reads are short; a few connections let list, read_events and
+/// get run side by side without starving the writer's CPU on a small machine.
+const READERS: u32 = 4;
+
+/// Rows per multi-row INSERT: 6 parameters each stays far below SQLite's 32766 limit.
+const EVENT_BATCH: usize = 1000;
+
+/// The SQLite store. Open with [`SqliteStore::open`].
+pub struct SqliteStore {
+    /// The only connection that writes. Holding the mutex = being the writer.
+    writer: Mutex<SqliteConnection>,
+    readers: SqlitePool,
+    wakeups: watch::Sender<u64>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/confer.db`, creating `dir` too, and applies migrations.
+    pub async fn open(dir: impl AsRef<Path>) -> StoreResult<Self> {
+        let dir = dir.as_ref();
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE_NAME);
+
+        let base = SqliteConnectOptions::from_str("sqlite:")
+            .map_err(|e| classify("open", e))?
+            .filename(&path)
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+
+        // The writer creates the file and switches it to WAL (a persistent property of the
+        // file, so the readers need not set it and must not: it needs an exclusive lock).
+        let mut writer = base
+            .clone()
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .connect()
+            .await
+            .map_err(|e| classify("open", e))?;
+        verify_durability(&mut writer).await?;
+        migrations::run_sqlite(&mut writer).await?;
+
+        // query_only makes a write through a reader an error instead of a second writer.
+        let readers = SqlitePoolOptions::new()
+            .max_connections(READERS)
+            .min_connections(1)
+            .connect_with(base.pragma("query_only", "ON"))
+            .await
+            .map_err(|e| classify("open", e))?;
+
+        let head = head_seq_on(&mut writer).await?;
+        let (wakeups, _) = watch::channel(head);
+        Ok(SqliteStore {
+            writer: Mutex::new(writer),
+            readers,
+            wakeups,
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Closes the read pool and the writer connection, waiting for running operations.
+    pub async fn close(self) -> StoreResult<()> {
+        self.readers.close().await;
+        self.writer
+            .into_inner()
+            .close()
+            .await
+            .map_err(|e| classify("close", e))
+    }
+
+    /// Raises the wake-up value; never lowers it (the mutex orders commits anyway, but a
+    /// watch that went backwards would confuse a reader).
+    fn wake(&self, seq: u64) {
+        self.wakeups.send_if_modified(|v| {
+            let newer = seq > *v;
+            if newer {
+                *v = seq;
+            }
+            newer
+        });
+    }
+}
+
+/// SQLite answers a pragma it cannot honour by keeping the old value (WAL is refused on file
+/// systems without shared memory, for instance): check that the settings durability relies on
+/// really are in force rather than trusting that they were requested.
+async fn verify_durability(conn: &mut SqliteConnection) -> StoreResult<()> {
+    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| classify("open", e))?;
+    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(|e| classify("open", e))?;
+    // synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
+    if !journal.eq_ignore_ascii_case("wal") || synchronous < 2 {
+        return Err(StoreError::Setup(format!(
+            "SQLite runs with journal_mode={journal}, synchronous={synchronous}; \
+             the store needs journal_mode=wal and synchronous=FULL (2) or more"
+        )));
+    }
+    Ok(())
+}
+
+async fn head_seq_on(conn: &mut SqliteConnection) -> StoreResult<u64> {
+    let seq: i64 = sqlx::query("SELECT seq FROM event_head WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
+        .and_then(|r| r.try_get(0))
+        .map_err(|e| classify("head_seq", e))?;
+    from_sql_int("event_head.seq", seq)
+}
+
+fn conference_from_row(row: &SqliteRow) -> StoreResult<ConferenceRecord> {
+    let get = |e| classify("decode conference", e);
+    let id: String = row.try_get("id").map_err(get)?;
+    let keys_text: String = row.try_get("index_keys").map_err(get)?;
+    let index_keys = serde_json::from_str(&keys_text)
+        .map_err(|e| StoreError::corrupt(format!("index_keys of conference {id}"), e))?;
+    Ok(ConferenceRecord {
+        kind: row.try_get("kind").map_err(get)?,
+        version: from_sql_int("conference version", row.try_get("version").map_err(get)?)?,
+        state: parse_json(
+            "conference state",
+            &row.try_get::<String, _>("state").map_err(get)?,
+        )?,
+        index_keys,
+        live: row.try_get("live").map_err(get)?,
+        updated_at_ms: row.try_get("updated_at_ms").map_err(get)?,
+        id,
+    })
+}
+
+fn event_from_row(row: &SqliteRow) -> StoreResult<StoredEvent> {
+    let get = |e| classify("decode event", e);
+    Ok(StoredEvent {
+        seq: from_sql_int("event seq", row.try_get("seq").map_err(get)?)?,
+        conference_id: row.try_get("conference_id").map_err(get)?,
+        conference_version: from_sql_int(
+            "event conference_version",
+            row.try_get("conference_version").map_err(get)?,
+        )?,
+        kind: row.try_get("kind").map_err(get)?,
+        payload: parse_json(
+            "event payload",
+            &row.try_get::<String, _>("payload").map_err(get)?,
+        )?,
+        committed_at_ms: row.try_get("committed_at_ms").map_err(get)?,
+    })
+}
+
+fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
+    let get = |e| classify("decode user", e);
+    Ok(UserRecord {
+        id: row.try_get("id").map_err(get)?,
+        username: row.try_get("username").map_err(get)?,
+        password_hash: row.try_get("password_hash").map_err(get)?,
+        profile: parse_json(
+            "user profile",
+            &row.try_get::<String, _>("profile").map_err(get)?,
+        )?,
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.readers)
+            .await
+            .map(drop)
+            .map_err(|e| classify("ping", e))
+    }
+
+    async fn get_conference(&self, id: &str) -> StoreResult<Option<ConferenceRecord>> {
+        sqlx::query(
+            "SELECT id, kind, version, state, index_keys, live, updated_at_ms \
+             FROM conferences WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(|e| classify("get_conference", e))?
+        .as_ref()
+        .map(conference_from_row)
+        .transpose()
+    }
+
+    async fn list_conferences(
+        &self,
+        index_key: &str,
+        live_only: bool,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConferenceRecord>> {
+        // Ids are never empty, so "> ''" means "from the start"; a plain range predicate keeps
+        // the (key, conference_id) primary key usable for the scan.
+        let rows = sqlx::query(
+            "SELECT c.id, c.kind, c.version, c.state, c.index_keys, c.live, c.updated_at_ms \
+             FROM conference_index i JOIN conferences c ON c.id = i.conference_id \
+             WHERE i.key = ?1 AND i.conference_id > ?2 AND (c.live = 1 OR ?3 = 0) \
+             ORDER BY i.conference_id LIMIT ?4",
+        )
+        .bind(index_key)
+        .bind(after_id.unwrap_or(""))
+        .bind(live_only)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|e| classify("list_conferences", e))?;
+        rows.iter().map(conference_from_row).collect()
+    }
+
+    async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
+        let checked = check_commit(&commit)?;
+        let c = &commit.conference;
+        // Serialize outside the writer lock: the lock is the throughput bottleneck.
+        let state = json_text(&c.state);
+        let keys = json_text(&serde_json::Value::from(c.index_keys.clone()));
+        let payloads: Vec<String> = commit
+            .events
+            .iter()
+            .map(|e| json_text(&e.payload))
+            .collect();
+        let n_events = to_sql_int("event count", commit.events.len() as u64)?;
+        let op = "commit";
+
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| classify(op, e))?;
+
+        // 1. The conference row: conditional on the expected version (or on absence).
+        let row_query = match checked.expected {
+            None => sqlx::query(
+                "INSERT INTO conferences (id, kind, version, state, index_keys, live, updated_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
+            ),
+            Some(_) => sqlx::query(
+                "UPDATE conferences SET kind = ?2, version = ?3, state = ?4, index_keys = ?5, \
+                 live = ?6, updated_at_ms = ?7 WHERE id = ?1 AND version = ?8",
+            ),
+        }
+        .bind(&c.id)
+        .bind(&c.kind)
+        .bind(checked.version)
+        .bind(&state)
+        .bind(&keys)
+        .bind(c.live)
+        .bind(c.updated_at_ms);
+        let row_query = match checked.expected {
+            Some(expected) => row_query.bind(expected),
+            None => row_query,
+        };
+        let changed = row_query
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?
+            .rows_affected();
+        if changed == 0 {
+            let actual: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM conferences WHERE id = ?")
+                    .bind(&c.id)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err(|e| classify(op, e))?;
+            return Err(StoreError::Conflict {
+                id: c.id.clone(),
+                expected: commit.expected_version,
+                actual: actual
+                    .map(|v| from_sql_int("conference version", v))
+                    .transpose()?,
+            });
+        }
+
+        // 2. Index keys: drop the ones no longer listed, add the new ones (unchanged keys are
+        // not rewritten).
+        sqlx::query(
+            "DELETE FROM conference_index WHERE conference_id = ?1 \
+             AND key NOT IN (SELECT value FROM json_each(?2))",
+        )
+        .bind(&c.id)
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(op, e))?;
+        sqlx::query(
+            "INSERT OR IGNORE INTO conference_index (key, conference_id) \
+             SELECT value, ?1 FROM json_each(?2)",
+        )
+        .bind(&c.id)
+        .bind(&keys)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(op, e))?;
+
+        // 3. The idempotency record, replacing only an expired one.
+        if let Some(idem) = &commit.idempotency {
+            let stored = sqlx::query(
+                "INSERT INTO idempotency (user_id, key, request_fingerprint, response, expires_at_ms) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (user_id, key) DO UPDATE SET \
+                 request_fingerprint = excluded.request_fingerprint, response = excluded.response, \
+                 expires_at_ms = excluded.expires_at_ms \
+                 WHERE idempotency.expires_at_ms <= ?6",
+            )
+            .bind(&idem.user_id)
+            .bind(&idem.key)
+            .bind(&idem.request_fingerprint)
+            .bind(json_text(&idem.response))
+            .bind(idem.expires_at_ms)
+            .bind(now_ms())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?
+            .rows_affected();
+            if stored == 0 {
+                return Err(StoreError::IdempotencyKeyInUse {
+                    user_id: idem.user_id.clone(),
+                    key: idem.key.clone(),
+                });
+            }
+        }
+
+        // 4. Seq allocation and the events, last. The writer mutex already orders commits; the
+        // head row is what makes the allocation survive restarts and stay gap-free (a rolled
+        // back transaction rolls its allocation back too).
+        let outcome = if commit.events.is_empty() {
+            let head = head_seq_on(&mut tx).await?;
+            CommitOutcome {
+                first_seq: head + 1,
+                last_seq: head,
+            }
+        } else {
+            let head: i64 = sqlx::query_scalar(
+                "UPDATE event_head SET seq = seq + ?1 WHERE id = 1 RETURNING seq",
+            )
+            .bind(n_events)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?;
+            let first = head - n_events + 1;
+            let committed_at = now_ms();
+            let rows: Vec<_> = commit.events.iter().zip(&payloads).zip(first..).collect();
+            for chunk in rows.chunks(EVENT_BATCH) {
+                let mut insert = QueryBuilder::<Sqlite>::new(
+                    "INSERT INTO events (seq, conference_id, conference_version, kind, payload, \
+                     committed_at_ms) ",
+                );
+                insert.push_values(chunk, |mut row, ((event, payload), seq)| {
+                    row.push_bind(*seq)
+                        .push_bind(&c.id)
+                        .push_bind(checked.version)
+                        .push_bind(&event.kind)
+                        .push_bind(payload.as_str())
+                        .push_bind(committed_at);
+                });
+                insert
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| classify(op, e))?;
+            }
+            CommitOutcome {
+                first_seq: from_sql_int("event seq", first)?,
+                last_seq: from_sql_int("event seq", head)?,
+            }
+        };
+
+        tx.commit().await.map_err(|e| classify(op, e))?;
+        // Still under the writer lock, so wake-ups are sent in seq order.
+        self.wake(outcome.last_seq);
+        Ok(outcome)
+    }
+
+    async fn read_events(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
+             FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+        )
+        .bind(to_sql_int("after_seq", after_seq)?)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|e| classify("read_events", e))?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn conference_events(
+        &self,
+        conference_id: &str,
+        up_to_version: u64,
+    ) -> StoreResult<Vec<StoredEvent>> {
+        let rows = sqlx::query(
+            "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
+             FROM events WHERE conference_id = ? AND conference_version <= ? \
+             ORDER BY conference_version, seq",
+        )
+        .bind(conference_id)
+        .bind(to_sql_int("up_to_version", up_to_version)?)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|e| classify("conference_events", e))?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String> {
+        let mut writer = self.writer.lock().await;
+        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
+            .bind(key)
+            .bind(value)
+            .execute(&mut *writer)
+            .await
+            .map_err(|e| classify("get_or_insert_setting", e))?;
+        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_one(&mut *writer)
+            .await
+            .map_err(|e| classify("get_or_insert_setting", e))
+    }
+
+    async fn head_seq(&self) -> StoreResult<u64> {
+        let seq: i64 = sqlx::query_scalar("SELECT seq FROM event_head WHERE id = 1")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(|e| classify("head_seq", e))?;
+        from_sql_int("event_head.seq", seq)
+    }
+
+    fn subscribe_wakeups(&self) -> watch::Receiver<u64> {
+        self.wakeups.subscribe()
+    }
+
+    async fn get_idempotency(
+        &self,
+        user_id: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let row = sqlx::query(
+            "SELECT user_id, key, request_fingerprint, response, expires_at_ms FROM idempotency \
+             WHERE user_id = ? AND key = ? AND expires_at_ms > ?",
+        )
+        .bind(user_id)
+        .bind(key)
+        .bind(now_ms)
+        .fetch_optional(&self.readers)
+        .await
+        .map_err(|e| classify("get_idempotency", e))?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |e| classify("decode idempotency record", e);
+        Ok(Some(IdempotencyRecord {
+            user_id: row.try_get("user_id").map_err(get)?,
+            key: row.try_get("key").map_err(get)?,
+            request_fingerprint: row.try_get("request_fingerprint").map_err(get)?,
+            response: parse_json(
+                "idempotency response",
+                &row.try_get::<String, _>("response").map_err(get)?,
+            )?,
+            expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
+        }))
+    }
+
+    async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
+        let mut writer = self.writer.lock().await;
+        sqlx::query("DELETE FROM idempotency WHERE expires_at_ms <= ?")
+            .bind(now_ms)
+            .execute(&mut *writer)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| classify("purge_expired", e))
+    }
+
+    async fn put_user(&self, user: UserRecord) -> StoreResult<()> {
+        check_user(&user)?;
+        let mut writer = self.writer.lock().await;
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, username, password_hash, profile) VALUES (?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&user.id)
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(json_text(&user.profile))
+        .execute(&mut *writer)
+        .await
+        .map_err(|e| classify("put_user", e))?
+        .rows_affected();
+        if inserted == 1 {
+            return Ok(());
+        }
+        let username_taken = sqlx::query("SELECT 1 FROM users WHERE username = ?")
+            .bind(&user.username)
+            .fetch_optional(&mut *writer)
+            .await
+            .map_err(|e| classify("put_user", e))?
+            .is_some();
+        Err(if username_taken {
+            StoreError::UsernameTaken {
+                username: user.username,
+            }
+        } else {
+            StoreError::UserExists { id: user.id }
+        })
+    }
+
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
+        check_user(&user)?;
+        let mut writer = self.writer.lock().await;
+        let result = sqlx::query(
+            "UPDATE users SET username = ?, password_hash = ?, profile = ? WHERE id = ?",
+        )
+        .bind(&user.username)
+        .bind(&user.password_hash)
+        .bind(json_text(&user.profile))
+        .bind(&user.id)
+        .execute(&mut *writer)
+        .await;
+        match result {
+            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound {
+                what: "user",
+                id: user.id,
+            }),
+            Ok(_) => Ok(()),
+            Err(e) if is_unique_violation(&e) => Err(StoreError::UsernameTaken {
+                username: user.username,
+            }),
+            Err(e) => Err(classify("update_user", e)),
+        }
+    }
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
+        sqlx::query("SELECT id, username, password_hash, profile FROM users WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(|e| classify("get_user", e))?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>> {
+        sqlx::query("SELECT id, username, password_hash, profile FROM users WHERE username = ?")
+            .bind(username)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(|e| classify("get_user_by_username", e))?
+            .as_ref()
+            .map(user_from_row)
+            .transpose()
+    }
+
+    async fn list_users(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>> {
+        let rows = sqlx::query(
+            "SELECT id, username, password_hash, profile FROM users WHERE id > ? \
+             ORDER BY id LIMIT ?",
+        )
+        .bind(after_id.unwrap_or(""))
+        .bind(sql_limit(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|e| classify("list_users", e))?;
+        rows.iter().map(user_from_row).collect()
+    }
+}

@@ -1,0 +1,103 @@
+//! The [`Store`] trait: everything the server needs from durable storage.
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use crate::error::StoreError;
+use crate::records::{
+    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, StoredEvent, UserRecord,
+};
+
+/// Shorthand for store results.
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// Durable storage for conferences, the event log, idempotency records and users.
+///
+/// Object safe (the server holds an `Arc<dyn Store>`). Every method is a single transaction or
+/// a single consistent read.
+///
+/// # Guarantees
+/// * [`commit`](Store::commit) is atomic: the conference row, its index keys, its events and the
+///   idempotency record are all stored or none is; it returns only after the commit is durable.
+/// * Event seqs are global, strictly increasing and gap-free, and **commit order equals seq
+///   order**: once any reader can see seq `n`, every seq below `n` is visible too. A reader that
+///   tails [`read_events`](Store::read_events) with a cursor therefore never misses an event.
+/// * [`subscribe_wakeups`](Store::subscribe_wakeups) is only a hint: the log is the source of
+///   truth, and a missed wake-up loses nothing as long as the reader reads from its cursor.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Readiness: succeeds when the database answers a trivial query.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// The conference with this id, if any.
+    async fn get_conference(&self, id: &str) -> StoreResult<Option<ConferenceRecord>>;
+
+    /// Conferences listed under `index_key`, ordered by id, starting after `after_id` (for
+    /// paging: pass the last id of the previous page), at most `limit` of them. With `live_only`
+    /// ended conferences are left out.
+    async fn list_conferences(
+        &self,
+        index_key: &str,
+        live_only: bool,
+        after_id: Option<&str>,
+        limit: u32,
+    ) -> StoreResult<Vec<ConferenceRecord>>;
+
+    /// Stores a new conference state with its events and idempotency record, atomically.
+    ///
+    /// Fails with [`StoreError::Conflict`] when the stored version is not
+    /// `commit.expected_version` (or, for a create, when the conference exists), with
+    /// [`StoreError::IdempotencyKeyInUse`] when an unexpired record with the same user and key
+    /// exists, and with [`StoreError::Invalid`] when `conference.version` is not greater than the
+    /// expected version or an event names another conference. On any error nothing is stored.
+    async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome>;
+
+    /// Events with `seq > after_seq`, in seq order, at most `limit`.
+    async fn read_events(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The events of one conference with `conference_version <= up_to_version`, in version
+    /// order: what rebuilding its state at that version needs.
+    async fn conference_events(
+        &self,
+        conference_id: &str,
+        up_to_version: u64,
+    ) -> StoreResult<Vec<StoredEvent>>;
+
+    /// The seq of the last committed event (0 when the log is empty).
+    async fn head_seq(&self) -> StoreResult<u64>;
+
+    /// A watch whose value is a head seq that may be available: it changes after commits (on
+    /// PostgreSQL also after other nodes' commits, through `LISTEN/NOTIFY`). Never decreases.
+    /// Readers should still re-read from their cursor on their own now and then.
+    fn subscribe_wakeups(&self) -> watch::Receiver<u64>;
+
+    /// The unexpired idempotency record for this user and key (`expires_at_ms > now_ms`).
+    async fn get_idempotency(
+        &self,
+        user_id: &str,
+        key: &str,
+        now_ms: i64,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+
+    /// Deletes idempotency records with `expires_at_ms <= now_ms`; returns how many.
+    async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64>;
+
+    /// Inserts a user. [`StoreError::UsernameTaken`] or [`StoreError::UserExists`] when the
+    /// username or id is in use.
+    async fn put_user(&self, user: UserRecord) -> StoreResult<()>;
+
+    /// Replaces the user with this id. [`StoreError::NotFound`] when there is none,
+    /// [`StoreError::UsernameTaken`] when renaming to another user's username.
+    async fn update_user(&self, user: UserRecord) -> StoreResult<()>;
+
+    async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
+
+    async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
+
+    /// Users ordered by id, starting after `after_id`, at most `limit`.
+    async fn list_users(&self, after_id: Option<&str>, limit: u32) -> StoreResult<Vec<UserRecord>>;
+
+    /// The value of a shared setting; when it has none yet, `value` is stored and returned. The
+    /// first writer wins, so concurrent nodes all get the same value.
+    async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+}
