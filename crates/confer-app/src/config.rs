@@ -23,6 +23,11 @@ pub struct ServeConfig {
     pub demo: bool,
     /// How logs are written.
     pub log_format: LogFormat,
+    /// GWS CSRF protection (`X-CSRF-HEADER`/`X-CSRF-TOKEN`); on unless turned off.
+    pub csrf: bool,
+    /// The base URL clients reach this server at, used in the URIs GWS puts in replies and
+    /// notifications (`http://host:port`); by default `http://` and the bound `--listen` address.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, clap::ValueEnum)]
@@ -49,6 +54,8 @@ pub struct ConfigFile {
     pub database_url: Option<String>,
     pub demo: Option<bool>,
     pub log_format: Option<LogFormat>,
+    pub csrf: Option<bool>,
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -99,6 +106,12 @@ pub struct ServeArgs {
     /// Log format
     #[arg(long, env = "CONFER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// GWS CSRF protection [default: true]
+    #[arg(long, env = "CONFER_CSRF")]
+    pub csrf: Option<bool>,
+    /// Base URL for the URIs in GWS replies and notifications [default: http://<listen address>]
+    #[arg(long, env = "CONFER_PUBLIC_URL")]
+    pub public_url: Option<String>,
     /// A TOML file with any of the settings above (snake_case keys)
     #[arg(long, env = "CONFER_CONFIG")]
     pub config: Option<PathBuf>,
@@ -134,6 +147,12 @@ impl ServeArgs {
             database_url,
             demo: self.demo.or(file.demo).unwrap_or(false),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
+            csrf: self.csrf.or(file.csrf).unwrap_or(true),
+            public_url: self
+                .public_url
+                .clone()
+                .or(file.public_url)
+                .map(|url| url.trim_end_matches('/').to_owned()),
         })
     }
 }

@@ -34,6 +34,15 @@ pub struct App {
 }
 
 impl App {
+    /// The base URL clients reach this server at (`http://127.0.0.1:8080`), without a trailing
+    /// slash: `--public-url`, or the bound `--listen` address.
+    pub fn public_url(&self) -> String {
+        self.config
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", self.config.listen))
+    }
+
     /// Opens the store the config names and builds the application on it.
     pub async fn open(config: ServeConfig) -> anyhow::Result<Arc<Self>> {
         let store = crate::store::open(&config).await?;

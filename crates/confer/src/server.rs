@@ -1,27 +1,44 @@
-//! The server: binds the REST/CometD and gRPC listeners, serves until told to stop, and stops
-//! gracefully (stop accepting, finish in-flight requests, close notification sessions).
+//! The server: binds the REST/CometD and gRPC listeners, composes the dialects around one
+//! [`App`], serves until told to stop, and stops gracefully (stop accepting, finish in-flight
+//! requests, close notification sessions).
 
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::{Router, middleware, routing::get};
 use confer_app::{App, config::ServeConfig, health, metrics};
+use confer_grpc::GrpcDialect;
+use confer_gws::GwsDialect;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
 use tower_http::trace::TraceLayer;
 
-/// A started server; dropping it does not stop it, [`RunningServer::shutdown`] does.
+/// A started server; [`RunningServer::shutdown`] stops it.
 pub struct RunningServer {
     pub rest_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub app: Arc<App>,
+    gws: Arc<GwsDialect>,
+    grpc: Arc<GrpcDialect>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<anyhow::Result<()>>,
     /// What `--demo` prints, when it was given.
     pub demo_text: Option<String>,
 }
 
-/// Opens the store, loads the demo if asked, binds both listeners and starts serving.
-pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
+/// Binds both listeners, opens the store, loads the demo if asked, and starts serving.
+pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
+    let rest = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding --listen {}", config.listen))?;
+    let grpc_listener = TcpListener::bind(config.grpc_listen)
+        .await
+        .with_context(|| format!("binding --grpc-listen {}", config.grpc_listen))?;
+    let rest_addr = rest.local_addr()?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    // From here on the config says where we really listen (the flags may have said port 0).
+    config.listen = rest_addr;
+    config.grpc_listen = grpc_addr;
+
     let app = App::open(config.clone()).await?;
     let demo_text = if config.demo {
         Some(
@@ -32,19 +49,21 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
     } else {
         None
     };
+    let gws = Arc::new(
+        GwsDialect::start(app.clone())
+            .await
+            .context("starting GWS")?,
+    );
+    let grpc = Arc::new(
+        GrpcDialect::start(app.clone())
+            .await
+            .context("starting gRPC")?,
+    );
 
-    let rest = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding --listen {}", config.listen))?;
-    let grpc = TcpListener::bind(config.grpc_listen)
-        .await
-        .with_context(|| format!("binding --grpc-listen {}", config.grpc_listen))?;
-    let rest_addr = rest.local_addr()?;
-    let grpc_addr = grpc.local_addr()?;
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
-    let router = router(app.clone());
+    let router = router(&app, &gws);
     let mut rest_stopped = stopped.clone();
     tasks.spawn(async move {
         axum::serve(rest, router)
@@ -55,14 +74,17 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
             .context("serving REST")
     });
 
+    let routes = grpc.routes();
     let mut grpc_stopped = stopped;
     tasks.spawn(async move {
-        let (_health_reporter, health_service) = tonic_health::server::health_reporter();
         tonic::transport::Server::builder()
-            .add_service(health_service)
-            .serve_with_incoming_shutdown(tokio_stream_of(grpc), async move {
-                let _ = grpc_stopped.wait_for(|stop| *stop).await;
-            })
+            .add_routes(routes)
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(grpc_listener),
+                async move {
+                    let _ = grpc_stopped.wait_for(|stop| *stop).await;
+                },
+            )
             .await
             .context("serving gRPC")
     });
@@ -71,18 +93,16 @@ pub async fn start(config: ServeConfig) -> anyhow::Result<RunningServer> {
         rest_addr,
         grpc_addr,
         app,
+        gws,
+        grpc,
         stop,
         tasks,
         demo_text,
     })
 }
 
-fn tokio_stream_of(listener: TcpListener) -> tonic::transport::server::TcpIncoming {
-    tonic::transport::server::TcpIncoming::from(listener)
-}
-
 /// The REST router: health, metrics, and each dialect's routes.
-pub fn router(app: Arc<App>) -> Router {
+fn router(app: &Arc<App>, gws: &GwsDialect) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -92,6 +112,8 @@ pub fn router(app: Arc<App>) -> Router {
                 .route("/metrics", get(metrics::serve_metrics))
                 .with_state(app.metrics.clone()),
         )
+        .merge(gws.router())
+        .merge(confer_evo::router(app.clone()))
         .route_layer(middleware::from_fn_with_state(
             app.metrics.clone(),
             metrics::track_requests,
@@ -100,8 +122,11 @@ pub fn router(app: Arc<App>) -> Router {
 }
 
 impl RunningServer {
-    /// Stops accepting, lets in-flight requests finish, and waits for both servers.
+    /// Closes notification sessions, stops accepting, lets in-flight requests finish, and waits
+    /// for both servers.
     pub async fn shutdown(mut self) -> anyhow::Result<()> {
+        self.gws.shutdown().await;
+        self.grpc.shutdown().await;
         let _ = self.stop.send(true);
         while let Some(result) = self.tasks.join_next().await {
             result.context("a server task panicked")??;
