@@ -107,7 +107,19 @@ impl Engine {
             let current = self.load(id.as_str()).await?;
             let expected_version = current.as_ref().map(|c| c.version);
             let (conference, events) =
-                confer_core::execute(current.as_ref(), actor, command.clone(), now)?;
+                match confer_core::execute(current.as_ref(), actor, command.clone(), now) {
+                    Ok(decided) => decided,
+                    Err(refused) => {
+                        // A request with the same key may have committed between our check and
+                        // our load; its success is the answer, not the refusal it caused.
+                        if let Some(key) = &idempotency
+                            && let Some(replay) = self.replay(actor, key, now).await?
+                        {
+                            return Ok(replay);
+                        }
+                        return Err(refused.into());
+                    }
+                };
             let record = record_of(&conference, now)?;
             let new_events = events
                 .iter()

@@ -22,6 +22,8 @@ pub mod postgres;
 pub mod records;
 pub mod sqlite;
 pub mod store;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use error::StoreError;
 pub use postgres::{PgStore, PgStoreOptions};

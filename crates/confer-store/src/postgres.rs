@@ -547,7 +547,8 @@ impl Store for PgStore {
              ORDER BY conference_version, seq",
         )
         .bind(conference_id)
-        .bind(to_sql_int("up_to_version", up_to_version)?)
+        // "Up to any version" (u64::MAX) is every event: clamp to the column's range.
+        .bind(i64::try_from(up_to_version).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
         .map_err(|e| classify("conference_events", e))?;

@@ -3,10 +3,9 @@
 //!
 //! PostgreSQL tests use `CONFER_TEST_DATABASE_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/test`), each on its own schema; see
-//! `harness::postgres_url_or_skip` for what happens when it is unreachable.
+//! `confer_store::testing::postgres_url_or_skip` for what happens when it is unreachable.
 
 mod cases;
-mod harness;
 mod postgres_only;
 mod sqlite_only;
 
@@ -17,7 +16,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    let db = crate::harness::SqliteTest::new().await;
+                    let db = confer_store::testing::SqliteTest::new().await;
                     crate::cases::$case(db.store()).await;
                 }
             )*
@@ -27,7 +26,7 @@ macro_rules! conformance {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
-                    let Some(db) = crate::harness::PgTest::new().await else { return };
+                    let Some(db) = confer_store::testing::PgTest::new().await else { return };
                     crate::cases::$case(db.store()).await;
                     db.finish().await;
                 }

@@ -7,7 +7,7 @@ use confer_store::{PgStore, PgStoreOptions, Store, StoreError};
 use sqlx::Connection as _;
 
 use crate::cases::{conference, create, event};
-use crate::harness::PgTest;
+use confer_store::testing::PgTest;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn other_nodes_are_woken_through_notify() {
@@ -80,7 +80,9 @@ async fn nodes_starting_together_migrate_once() {
         assert_eq!(s.head_seq().await.unwrap(), 1);
         s.close().await;
     }
-    crate::harness::drop_schema(&db.url, &fresh).await.unwrap();
+    confer_store::testing::drop_schema(&db.url, &fresh)
+        .await
+        .unwrap();
     db.finish().await;
 }
 
@@ -136,7 +138,7 @@ async fn bad_schema_names_and_urls_are_refused() {
 /// runtime, so the deliberate panic's message stays in this test's captured output.)
 #[tokio::test(flavor = "current_thread")]
 async fn a_panicking_test_still_drops_its_schema() {
-    let Some(url) = crate::harness::postgres_url_or_skip().await else {
+    let Some(url) = confer_store::testing::postgres_url_or_skip().await else {
         return;
     };
     let (tx, rx) = tokio::sync::oneshot::channel();

@@ -1,5 +1,9 @@
-//! Test databases: a fresh SQLite directory, or a fresh PostgreSQL schema that is dropped at
-//! the end (also when the test panics).
+//! Test databases for every crate's tests (feature `testing`): a fresh SQLite directory, or a
+//! fresh PostgreSQL schema that is dropped at the end (also when the test panics).
+//!
+//! [`postgres_url_or_skip`] is the one place that decides whether PostgreSQL tests run: in CI
+//! (`CI` set) an unreachable database fails them; on a laptop without PostgreSQL they are
+//! skipped with a message.
 
 use std::io::Write as _;
 use std::str::FromStr as _;
@@ -7,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use confer_store::{PgStore, PgStoreOptions, SqliteStore, Store};
+use crate::{PgStore, PgStoreOptions, SqliteStore, Store};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _};
 
@@ -20,6 +24,7 @@ pub struct SqliteTest {
 }
 
 impl SqliteTest {
+    #[allow(clippy::new_without_default)]
     pub async fn new() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Arc::new(
