@@ -27,7 +27,14 @@ impl ConferProcess {
     /// (bounded) until it says where it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_confer"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--grpc-listen", "127.0.0.1:0", "--data-dir"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--grpc-listen",
+                "127.0.0.1:0",
+                "--data-dir",
+            ])
             .arg(data_dir)
             .args(extra)
             .env("RUST_LOG", "warn")
@@ -56,6 +63,7 @@ impl ConferProcess {
                 Ok(line) => line,
                 Err(_) => {
                     let _ = child.kill();
+                    let _ = child.wait();
                     panic!("confer did not report its address in 60 s; it printed:\n{banner}");
                 }
             };
@@ -72,9 +80,17 @@ impl ConferProcess {
                     }
                 }
                 let (Some(rest), Some(grpc)) = (rest_addr, grpc_addr) else {
+                    let _ = child.kill();
+                    let _ = child.wait();
                     panic!("unparsable banner line: {line}");
                 };
-                return Self { child: Some(child), rest, grpc, banner, data_dir: data_dir.to_path_buf() };
+                return Self {
+                    child: Some(child),
+                    rest,
+                    grpc,
+                    banner,
+                    data_dir: data_dir.to_path_buf(),
+                };
             }
         }
     }
@@ -93,8 +109,12 @@ impl ConferProcess {
 
     /// SIGTERM, then waits (bounded) for a clean exit; returns whether it exited successfully.
     pub fn terminate(mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
             match child.try_wait() {
