@@ -96,8 +96,9 @@ async fn list_sessions(
         StatusCode::OK,
         &SessionList {
             items,
-            total_count: total,
-            total_pages,
+            // .NET's `int`/`long` on the wire; a count never nears i64::MAX.
+            total_count: i64::try_from(total).unwrap_or(i64::MAX),
+            total_pages: i64::try_from(total_pages).unwrap_or(i64::MAX),
             has_more_pages: paging.page.saturating_add(1) < total_pages,
         },
     )

@@ -1,28 +1,121 @@
 //! The Genesys Web Services dialect: `/api/v2/me/...` voice and chat REST, and CometD
-//! notifications at `/api/v2/notifications`. (Being built: see issue 4.)
+//! notifications at `/api/v2/notifications`.
+//!
+//! * [`rest`]: the REST routes (user, calls, chats, devices and their operations), behind
+//!   [`auth`] (HTTP Basic, the `JSESSIONID` session cookie, CSRF).
+//! * [`cometd`]: the `bayeux` server with GWS's handshake authentication and channel rules.
+//! * [`feed`]: the notification log, derived from the store's event log and rendered per user
+//!   with [`render`]; deterministic seqs so that any node can serve any session.
+//! * [`error`]: the one table from every failure to GWS `statusCode` and HTTP status.
+//!
+//! Operator documentation (curl commands, the table, how CometD authentication works):
+//! `docs/gws.md`.
 
-use std::sync::Arc;
+pub mod auth;
+pub mod cometd;
+pub mod directory;
+pub mod error;
+pub mod feed;
+mod ids;
+pub mod render;
+pub mod rest;
+pub mod wire;
 
+use std::{
+    sync::{Arc, Mutex, PoisonError},
+    time::Duration,
+};
+
+use anyhow::Context;
 use axum::Router;
+use bayeux::ShutdownMode;
 use confer_app::App;
+use tokio::{sync::watch, task::JoinHandle};
+
+use crate::{
+    cometd::{GwsCometd, NOTIFICATIONS_PATH},
+    directory::Directory,
+    feed::{Feed, Renderer},
+    render::Urls,
+    rest::Rest,
+};
 
 /// The GWS dialect of one server: its routes and its background work.
 pub struct GwsDialect {
-    app: Arc<App>,
+    rest: Arc<Rest>,
+    cometd: GwsCometd,
+    feed: Feed,
+    stop: watch::Sender<bool>,
+    tailer: Mutex<Option<JoinHandle<()>>>,
+    sampler: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl GwsDialect {
-    /// Starts what the dialect runs in the background (the notification feed).
+    /// Starts what the dialect runs in the background: the notification feed (following the
+    /// event log from its current head), the CometD server and its metrics sampler.
     pub async fn start(app: Arc<App>) -> anyhow::Result<Self> {
-        Ok(Self { app })
+        let directory = Arc::new(Directory::new(app.store.clone()));
+        let urls = Urls::new(app.public_url());
+        let renderer = Renderer::new(app.store.clone(), directory.clone(), urls.clone());
+        let (feed, tailer) = Feed::start(renderer)
+            .await
+            .context("reading the event log head")?;
+        let cometd = cometd::server(app.clone(), feed.clone());
+        let (stop, stopped) = watch::channel(false);
+        let sampler = cometd::spawn_metrics_sampler(app.clone(), cometd.clone(), stopped);
+        Ok(Self {
+            rest: Arc::new(Rest {
+                app,
+                directory,
+                urls,
+            }),
+            cometd,
+            feed,
+            stop,
+            tailer: Mutex::new(Some(tailer)),
+            sampler: Mutex::new(Some(sampler)),
+        })
     }
 
     /// The dialect's REST and CometD routes.
     pub fn router(&self) -> Router {
-        let _ = &self.app;
-        Router::new()
+        rest::router(self.rest.clone()).merge(bayeux::axum::router_at(
+            NOTIFICATIONS_PATH,
+            self.cometd.clone(),
+        ))
     }
 
-    /// Closes notification sessions; called when the server stops.
-    pub async fn shutdown(&self) {}
+    /// The CometD server (for its counters).
+    pub fn cometd(&self) -> &GwsCometd {
+        &self.cometd
+    }
+
+    /// The notification feed.
+    pub fn feed(&self) -> &Feed {
+        &self.feed
+    }
+
+    /// Closes notification sessions (held connects are answered with `reconnect: none`) and
+    /// stops the background tasks; called when the server stops.
+    pub async fn shutdown(&self) {
+        self.cometd.shutdown(ShutdownMode::Close).await;
+        let _ = self.stop.send(true);
+        let take = |slot: &Mutex<Option<JoinHandle<()>>>| {
+            slot.lock().unwrap_or_else(PoisonError::into_inner).take()
+        };
+        // The tailer follows the log forever; the sampler ends on the stop signal, after taking
+        // this node's sessions out of the subscriber gauge.
+        if let Some(tailer) = take(&self.tailer) {
+            tailer.abort();
+        }
+        if let Some(sampler) = take(&self.sampler) {
+            let abort = sampler.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(1), sampler)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
 }

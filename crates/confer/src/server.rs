@@ -79,12 +79,9 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     tasks.spawn(async move {
         tonic::transport::Server::builder()
             .add_routes(routes)
-            .serve_with_incoming_shutdown(
-                tonic::transport::server::TcpIncoming::from(grpc_listener),
-                async move {
-                    let _ = grpc_stopped.wait_for(|stop| *stop).await;
-                },
-            )
+            .serve_with_incoming_shutdown(GrpcDialect::incoming(grpc_listener), async move {
+                let _ = grpc_stopped.wait_for(|stop| *stop).await;
+            })
             .await
             .context("serving gRPC")
     });
@@ -137,6 +134,9 @@ impl RunningServer {
 
 /// `confer serve`: start, say where, serve until SIGINT or SIGTERM, stop gracefully.
 pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
+    // Listen for the signals before saying we are up: a supervisor that reads the banner and
+    // sends SIGTERM at once must get a graceful stop, not the default (immediate) death.
+    let stop_requested = shutdown_signal()?;
     let server = start(config).await?;
     if let Some(text) = &server.demo_text {
         println!("{text}");
@@ -147,30 +147,26 @@ pub async fn run(config: ServeConfig) -> anyhow::Result<()> {
         server.rest_addr, server.grpc_addr
     );
     tracing::info!(rest = %server.rest_addr, grpc = %server.grpc_addr, "confer is serving");
-    shutdown_signal().await;
+    stop_requested.await;
     tracing::info!("shutting down: finishing in-flight requests");
     server.shutdown().await
 }
 
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGINT or SIGTERM; the handlers are installed when this is called.
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     #[cfg(unix)]
-    {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
-                Err(_) => {
-                    let _ = interrupt.await;
-                    return;
-                }
-            };
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    #[cfg(unix)]
+    let mut interrupt = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .context("installing the SIGINT handler")?;
+    Ok(async move {
+        #[cfg(unix)]
         tokio::select! {
-            _ = interrupt => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = interrupt.await;
-    }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    })
 }

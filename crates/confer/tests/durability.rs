@@ -41,7 +41,10 @@ async fn acknowledged_removals_survive_sigkill() {
     // A burst of removals, all in flight at once; keep only the acknowledged ones.
     let mut burst = Vec::new();
     for i in 0..SESSIONS {
-        let (client, url) = (client.clone(), server.url(&format!("/sessions/{}/members/x", session_id(i))));
+        let (client, url) = (
+            client.clone(),
+            server.url(&format!("/sessions/{}/members/x", session_id(i))),
+        );
         burst.push(tokio::spawn(async move {
             let reply = client
                 .delete(url)

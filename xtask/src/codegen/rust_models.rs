@@ -354,12 +354,19 @@ fn struct_def(out: &mut String, spec: &Spec, module: &Module, s: &Struct) {
             Location::Query => out.push_str("///\n/// Travels in the request's query string.\n"),
         }
         let mut serde = vec![format!("rename = \"{}\"", f.name)];
-        if s.pascal_case_aliases {
-            let pascal = super::spec::to_pascal_case(&f.name);
-            if pascal != f.name {
-                serde.push(format!("alias = \"{pascal}\""));
+        let mut aliases: Vec<String> = Vec::new();
+        for name in std::iter::once(&f.name).chain(&f.aliases) {
+            if name != &f.name {
+                aliases.push(name.clone());
+            }
+            if s.pascal_case_aliases {
+                let pascal = super::spec::to_pascal_case(name);
+                if &pascal != name && pascal != f.name && !aliases.contains(&pascal) {
+                    aliases.push(pascal);
+                }
             }
         }
+        serde.extend(aliases.iter().map(|alias| format!("alias = \"{alias}\"")));
         match (f.presence, &f.ty) {
             (Presence::Required, _) if f.default => serde.push("default".into()),
             (Presence::Required, _) => {}

@@ -131,6 +131,8 @@ pub struct Field {
     pub default: bool,
     pub proto: u32,
     pub location: Location,
+    /// Other names accepted on input (never written).
+    pub aliases: Vec<String>,
     pub doc: String,
 }
 
@@ -267,6 +269,8 @@ struct RawField {
     proto: Spanned<i64>,
     #[serde(default, rename = "in")]
     location: Option<Spanned<String>>,
+    #[serde(default)]
+    aliases: Vec<String>,
     doc: String,
 }
 
@@ -609,6 +613,13 @@ fn check_struct(
         if !seen_wire.insert(f.name.clone()) {
             return Err(field_at("the wire name appears twice".into()));
         }
+        for alias in &f.aliases {
+            if alias.is_empty() || !seen_wire.insert(alias.clone()) {
+                return Err(field_at(format!(
+                    "alias `{alias}` is empty or already names a field of `{name}`"
+                )));
+            }
+        }
         if !seen_rust.insert(snake.clone()) {
             return Err(field_at(format!("the Rust name `{snake}` appears twice")));
         }
@@ -635,6 +646,7 @@ fn check_struct(
             default: f.default,
             proto,
             location,
+            aliases: f.aliases,
             doc: f.doc,
         });
     }

@@ -436,6 +436,296 @@ impl TryFrom<proto::DeleteChatMember> for evo::DeleteChatMember {
     }
 }
 
+impl From<evo::ResponseError> for proto::ResponseError {
+    fn from(value: evo::ResponseError) -> Self {
+        Self {
+            error_code: value.error_code,
+            field_name: value.field_name,
+            message: value.message,
+        }
+    }
+}
+
+impl TryFrom<proto::ResponseError> for evo::ResponseError {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::ResponseError) -> Result<Self, ProtoError> {
+        Ok(Self {
+            error_code: value.error_code,
+            field_name: value.field_name,
+            message: value.message,
+        })
+    }
+}
+
+impl From<evo::ResponseStatus> for proto::ResponseStatus {
+    fn from(value: evo::ResponseStatus) -> Self {
+        Self {
+            error_code: value.error_code,
+            message: value.message,
+            errors: value
+                .errors
+                .into_iter()
+                .map(|item| proto::ResponseError::from(item))
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<proto::ResponseStatus> for evo::ResponseStatus {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::ResponseStatus) -> Result<Self, ProtoError> {
+        Ok(Self {
+            error_code: value.error_code,
+            message: value.message,
+            errors: support::list_from_proto("errors", value.errors, |item| {
+                evo::ResponseError::try_from(item)
+            })?,
+        })
+    }
+}
+
+impl From<evo::ErrorResponse> for proto::ErrorResponse {
+    fn from(value: evo::ErrorResponse) -> Self {
+        Self {
+            response_status: Some(proto::ResponseStatus::from(value.response_status)),
+        }
+    }
+}
+
+impl TryFrom<proto::ErrorResponse> for evo::ErrorResponse {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::ErrorResponse) -> Result<Self, ProtoError> {
+        Ok(Self {
+            response_status: evo::ResponseStatus::try_from(support::required(
+                "responseStatus",
+                value.response_status,
+            )?)
+            .map_err(|e| e.at("responseStatus"))?,
+        })
+    }
+}
+
+impl From<evo::SessionList> for proto::SessionList {
+    fn from(value: evo::SessionList) -> Self {
+        Self {
+            items: value
+                .items
+                .into_iter()
+                .map(|item| proto::SessionInfo::from(item))
+                .collect(),
+            total_count: value.total_count,
+            total_pages: value.total_pages,
+            has_more_pages: value.has_more_pages,
+        }
+    }
+}
+
+impl TryFrom<proto::SessionList> for evo::SessionList {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::SessionList) -> Result<Self, ProtoError> {
+        Ok(Self {
+            items: support::list_from_proto("items", value.items, |item| {
+                evo::SessionInfo::try_from(item)
+            })?,
+            total_count: value.total_count,
+            total_pages: value.total_pages,
+            has_more_pages: value.has_more_pages,
+        })
+    }
+}
+
+impl From<evo::Authenticate> for proto::Authenticate {
+    fn from(value: evo::Authenticate) -> Self {
+        Self {
+            provider: value.provider,
+            user_name: value.user_name,
+            password: value.password,
+            remember_me: value.remember_me,
+        }
+    }
+}
+
+impl TryFrom<proto::Authenticate> for evo::Authenticate {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::Authenticate) -> Result<Self, ProtoError> {
+        Ok(Self {
+            provider: value.provider,
+            user_name: value.user_name,
+            password: value.password,
+            remember_me: value.remember_me,
+        })
+    }
+}
+
+impl From<evo::AuthenticateResponse> for proto::AuthenticateResponse {
+    fn from(value: evo::AuthenticateResponse) -> Self {
+        Self {
+            user_id: value.user_id,
+            session_id: value.session_id,
+            user_name: value.user_name,
+            display_name: value.display_name,
+            roles: value.roles,
+        }
+    }
+}
+
+impl TryFrom<proto::AuthenticateResponse> for evo::AuthenticateResponse {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::AuthenticateResponse) -> Result<Self, ProtoError> {
+        Ok(Self {
+            user_id: value.user_id,
+            session_id: value.session_id,
+            user_name: value.user_name,
+            display_name: value.display_name,
+            roles: value.roles,
+        })
+    }
+}
+
+impl From<evo::OriginalSessionMember> for proto::OriginalSessionMember {
+    fn from(value: evo::OriginalSessionMember) -> Self {
+        Self {
+            member_id: value.member_id,
+            identity: value.identity,
+            display_name: value.display_name,
+            role: proto::SessionMemberRoles::from(value.role) as i32,
+            call_state: value
+                .call_state
+                .map(|item| proto::SessionMemberCallState::from(item) as i32),
+        }
+    }
+}
+
+impl TryFrom<proto::OriginalSessionMember> for evo::OriginalSessionMember {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::OriginalSessionMember) -> Result<Self, ProtoError> {
+        Ok(Self {
+            member_id: value.member_id,
+            identity: value.identity,
+            display_name: value.display_name,
+            role: support::enum_from_proto::<proto::SessionMemberRoles, evo::SessionMemberRoles>(
+                value.role,
+            )
+            .map_err(|e| e.at("role"))?,
+            call_state: value
+                .call_state
+                .map(|item| {
+                    support::enum_from_proto::<
+                        proto::SessionMemberCallState,
+                        evo::SessionMemberCallState,
+                    >(item)
+                })
+                .transpose()
+                .map_err(|e| e.at("callState"))?,
+        })
+    }
+}
+
+impl From<evo::NewSession> for proto::NewSession {
+    fn from(value: evo::NewSession) -> Self {
+        Self {
+            id: value.id,
+            account_id: value.account_id,
+            account_name: value.account_name,
+            channel: proto::FlowChannels::from(value.channel) as i32,
+            direction: proto::SessionDirections::from(value.direction) as i32,
+            members: value
+                .members
+                .into_iter()
+                .map(|item| proto::OriginalSessionMember::from(item))
+                .collect(),
+            customer_id: value.customer_id,
+            customer_name: value.customer_name,
+            endpoint_id: value.endpoint_id,
+            endpoint_name: value.endpoint_name,
+            destination: value.destination,
+            to_address: value.to_address,
+            from_address: value.from_address,
+            from_name: value.from_name,
+            from_phone_number: value.from_phone_number,
+            display_name: value.display_name,
+            callback_number: value.callback_number,
+            call_sid: value.call_sid,
+            conference_sid: value.conference_sid,
+            outcome: value.outcome,
+        }
+    }
+}
+
+impl TryFrom<proto::NewSession> for evo::NewSession {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::NewSession) -> Result<Self, ProtoError> {
+        Ok(Self {
+            id: value.id,
+            account_id: value.account_id,
+            account_name: value.account_name,
+            channel: support::enum_from_proto::<proto::FlowChannels, evo::FlowChannels>(
+                value.channel,
+            )
+            .map_err(|e| e.at("channel"))?,
+            direction:
+                support::enum_from_proto::<proto::SessionDirections, evo::SessionDirections>(
+                    value.direction,
+                )
+                .map_err(|e| e.at("direction"))?,
+            members: support::list_from_proto("members", value.members, |item| {
+                evo::OriginalSessionMember::try_from(item)
+            })?,
+            customer_id: value.customer_id,
+            customer_name: value.customer_name,
+            endpoint_id: value.endpoint_id,
+            endpoint_name: value.endpoint_name,
+            destination: value.destination,
+            to_address: value.to_address,
+            from_address: value.from_address,
+            from_name: value.from_name,
+            from_phone_number: value.from_phone_number,
+            display_name: value.display_name,
+            callback_number: value.callback_number,
+            call_sid: value.call_sid,
+            conference_sid: value.conference_sid,
+            outcome: value.outcome,
+        })
+    }
+}
+
+impl From<evo::InviteChatMember> for proto::InviteChatMember {
+    fn from(value: evo::InviteChatMember) -> Self {
+        Self {
+            member_to_add: value.member_to_add,
+            caller_id: value.caller_id,
+            member_id: value.member_id,
+            display_name: value.display_name,
+            role: proto::SessionMemberRoles::from(value.role) as i32,
+        }
+    }
+}
+
+impl TryFrom<proto::InviteChatMember> for evo::InviteChatMember {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::InviteChatMember) -> Result<Self, ProtoError> {
+        Ok(Self {
+            member_to_add: value.member_to_add,
+            caller_id: value.caller_id,
+            member_id: value.member_id,
+            display_name: value.display_name,
+            role: support::enum_from_proto::<proto::SessionMemberRoles, evo::SessionMemberRoles>(
+                value.role,
+            )
+            .map_err(|e| e.at("role"))?,
+        })
+    }
+}
+
 impl From<gws_chat::Visibility> for proto::Visibility {
     fn from(value: gws_chat::Visibility) -> Self {
         match value {
@@ -701,6 +991,72 @@ impl TryFrom<proto::StatusReply> for gws_common::StatusReply {
             status_code: gws_common::StatusCode::from_code(value.status_code),
             status_message: value.status_message,
             reference_id: value.reference_id,
+        })
+    }
+}
+
+impl From<gws_common::Device> for proto::Device {
+    fn from(value: gws_common::Device) -> Self {
+        Self {
+            id: value.id,
+            device_state: value.device_state,
+            phone_number: value.phone_number,
+            capabilities: value.capabilities,
+            uri: value.uri,
+            path: value.path,
+        }
+    }
+}
+
+impl TryFrom<proto::Device> for gws_common::Device {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::Device) -> Result<Self, ProtoError> {
+        Ok(Self {
+            id: value.id,
+            device_state: value.device_state,
+            phone_number: value.phone_number,
+            capabilities: value.capabilities,
+            uri: value.uri,
+            path: value.path,
+        })
+    }
+}
+
+impl From<gws_common::User> for proto::User {
+    fn from(value: gws_common::User) -> Self {
+        Self {
+            id: value.id,
+            user_name: value.user_name,
+            email_address: value.email_address,
+            roles: value.roles,
+            phone_number: value.phone_number,
+            devices: value
+                .devices
+                .into_iter()
+                .map(|item| proto::Device::from(item))
+                .collect(),
+            uri: value.uri,
+            path: value.path,
+        }
+    }
+}
+
+impl TryFrom<proto::User> for gws_common::User {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::User) -> Result<Self, ProtoError> {
+        Ok(Self {
+            id: value.id,
+            user_name: value.user_name,
+            email_address: value.email_address,
+            roles: value.roles,
+            phone_number: value.phone_number,
+            devices: support::list_from_proto("devices", value.devices, |item| {
+                gws_common::Device::try_from(item)
+            })?,
+            uri: value.uri,
+            path: value.path,
         })
     }
 }

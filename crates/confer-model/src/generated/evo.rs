@@ -940,3 +940,454 @@ pub struct DeleteChatMember {
     )]
     pub member_to_remove: Option<String>,
 }
+
+/// ServiceStack's `ResponseError`: what is wrong with one field.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct ResponseError {
+    /// The error's code for this field (`ArgumentNullException`...).
+    #[serde(rename = "errorCode", alias = "ErrorCode", default)]
+    pub error_code: String,
+    /// The offending field, as the client named it.
+    #[serde(rename = "fieldName", alias = "FieldName", default)]
+    pub field_name: String,
+    /// What is wrong with it, for people.
+    #[serde(rename = "message", alias = "Message", default)]
+    pub message: String,
+}
+
+/// ServiceStack's `ResponseStatus`: why a request failed.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct ResponseStatus {
+    /// The error's code: the exception type or HTTP status name, as ServiceStack writes it (`NotFound`, `Forbidden`, `ArgumentException`...).
+    #[serde(rename = "errorCode", alias = "ErrorCode", default)]
+    pub error_code: String,
+    /// What went wrong, for people.
+    #[serde(rename = "message", alias = "Message", default)]
+    pub message: String,
+    /// One entry per offending field; empty when the error is not about a field.
+    #[serde(rename = "errors", alias = "Errors", default)]
+    pub errors: Vec<ResponseError>,
+}
+
+/// ServiceStack's error body: `{"responseStatus": {...}}`, in the negotiated format.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct ErrorResponse {
+    /// Why the request failed.
+    #[serde(rename = "responseStatus", alias = "ResponseStatus")]
+    pub response_status: ResponseStatus,
+}
+
+/// One page of `GET /sessions`, in Evo's `ListResponse` shape.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct SessionList {
+    /// The sessions on this page.
+    #[serde(rename = "items", alias = "Items", default)]
+    pub items: Vec<SessionInfo>,
+    /// How many sessions there are on all pages.
+    #[serde(rename = "totalCount", alias = "TotalCount", default)]
+    pub total_count: i64,
+    /// How many pages there are at this page size (0 when there is nothing to list).
+    #[serde(rename = "totalPages", alias = "TotalPages", default)]
+    pub total_pages: i64,
+    /// Whether pages after this one exist.
+    #[serde(rename = "hasMorePages", alias = "HasMorePages", default)]
+    pub has_more_pages: bool,
+}
+
+/// ServiceStack's `Authenticate` request (`POST /auth/credentials`).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct Authenticate {
+    /// `credentials` (the only provider), or absent on `/auth/credentials`.
+    #[serde(
+        rename = "provider",
+        alias = "Provider",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub provider: Option<String>,
+    /// The user's username.
+    #[serde(
+        rename = "userName",
+        alias = "UserName",
+        alias = "username",
+        alias = "Username",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_name: Option<String>,
+    /// The user's password.
+    #[serde(
+        rename = "password",
+        alias = "Password",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub password: Option<String>,
+    /// Also set the permanent `ss-pid` cookie.
+    #[serde(
+        rename = "rememberMe",
+        alias = "RememberMe",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub remember_me: Option<bool>,
+}
+
+/// ServiceStack's `AuthenticateResponse` (the fields Confer has).
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct AuthenticateResponse {
+    /// The user's id.
+    #[serde(
+        rename = "userId",
+        alias = "UserId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_id: Option<String>,
+    /// The session token, also set as the `ss-id` cookie.
+    #[serde(
+        rename = "sessionId",
+        alias = "SessionId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub session_id: Option<String>,
+    /// The user's username.
+    #[serde(
+        rename = "userName",
+        alias = "UserName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub user_name: Option<String>,
+    /// The user's display name.
+    #[serde(
+        rename = "displayName",
+        alias = "DisplayName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub display_name: Option<String>,
+    /// The user's roles (`User` for Evo users).
+    #[serde(
+        rename = "roles",
+        alias = "Roles",
+        default,
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub roles: Vec<String>,
+}
+
+/// An original member of a new session.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct OriginalSessionMember {
+    /// The member's id (shown as the member's `callSid`); the server chooses one when absent.
+    #[serde(
+        rename = "memberId",
+        alias = "MemberId",
+        alias = "callSid",
+        alias = "CallSid",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub member_id: Option<String>,
+    /// A phone number or an email.
+    #[serde(
+        rename = "identity",
+        alias = "Identity",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub identity: Option<String>,
+    /// The member's display name.
+    #[serde(
+        rename = "displayName",
+        alias = "DisplayName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub display_name: Option<String>,
+    /// The member's role.
+    #[serde(rename = "role", alias = "Role", default)]
+    pub role: SessionMemberRoles,
+    /// Defaults to `Connected`: Confer has no telephony and records what the caller reports.
+    #[serde(
+        rename = "callState",
+        alias = "CallState",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub call_state: Option<SessionMemberCallState>,
+}
+
+/// `POST /sessions` (Evo's `NewSession`): a session in one of the caller's accounts.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct NewSession {
+    /// The session id; the server chooses one when absent.
+    #[serde(
+        rename = "id",
+        alias = "Id",
+        alias = "sessionId",
+        alias = "SessionId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub id: Option<String>,
+    /// The account; may be left out by a user who belongs to exactly one.
+    #[serde(
+        rename = "accountId",
+        alias = "AccountId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub account_id: Option<String>,
+    /// Defaults to the account id (Confer keeps no account directory).
+    #[serde(
+        rename = "accountName",
+        alias = "AccountName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub account_name: Option<String>,
+    /// The flow channel.
+    #[serde(rename = "channel", alias = "Channel", default)]
+    pub channel: FlowChannels,
+    /// Incoming or outgoing.
+    #[serde(rename = "direction", alias = "Direction", default)]
+    pub direction: SessionDirections,
+    /// The original members.
+    #[serde(rename = "members", alias = "Members", default)]
+    pub members: Vec<OriginalSessionMember>,
+    /// The ID of the customer this session is associated with.
+    #[serde(
+        rename = "customerId",
+        alias = "CustomerId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub customer_id: Option<String>,
+    /// The name of the customer this session is associated with.
+    #[serde(
+        rename = "customerName",
+        alias = "CustomerName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub customer_name: Option<String>,
+    /// The ID of the endpoint associated with this session.
+    #[serde(
+        rename = "endpointId",
+        alias = "EndpointId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub endpoint_id: Option<String>,
+    /// The name of the endpoint associated with this session.
+    #[serde(
+        rename = "endpointName",
+        alias = "EndpointName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub endpoint_name: Option<String>,
+    /// The destination of the session (e.g. what was entered into the Dial box).
+    #[serde(
+        rename = "destination",
+        alias = "Destination",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub destination: Option<String>,
+    /// The to address if any.
+    #[serde(
+        rename = "toAddress",
+        alias = "ToAddress",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub to_address: Option<String>,
+    /// The from address if any.
+    #[serde(
+        rename = "fromAddress",
+        alias = "FromAddress",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from_address: Option<String>,
+    /// The from name if any.
+    #[serde(
+        rename = "fromName",
+        alias = "FromName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from_name: Option<String>,
+    /// The phone number that this session is coming from.
+    #[serde(
+        rename = "fromPhoneNumber",
+        alias = "FromPhoneNumber",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub from_phone_number: Option<String>,
+    /// The display name for this session.
+    #[serde(
+        rename = "displayName",
+        alias = "DisplayName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub display_name: Option<String>,
+    /// The callback number.
+    #[serde(
+        rename = "callbackNumber",
+        alias = "CallbackNumber",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub callback_number: Option<String>,
+    /// The call SID of this session.
+    #[serde(
+        rename = "callSid",
+        alias = "CallSid",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub call_sid: Option<String>,
+    /// The SID of the conference if in a conference call.
+    #[serde(
+        rename = "conferenceSid",
+        alias = "ConferenceSid",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub conference_sid: Option<String>,
+    /// The outcome of the call.
+    #[serde(
+        rename = "outcome",
+        alias = "Outcome",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub outcome: Option<String>,
+}
+
+/// `POST /sessions/{id}/members` (Evo's `InviteChatMember`): add a member to a session.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    Default,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct InviteChatMember {
+    /// The new member: a phone number or an email.
+    #[serde(
+        rename = "memberToAdd",
+        alias = "MemberToAdd",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub member_to_add: Option<String>,
+    /// The caller id to dial from; accepted and not used (Confer places no calls).
+    #[serde(
+        rename = "callerId",
+        alias = "CallerId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub caller_id: Option<String>,
+    /// The member's id (shown as `callSid`); the server chooses one when absent.
+    #[serde(
+        rename = "memberId",
+        alias = "MemberId",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub member_id: Option<String>,
+    /// The member's display name.
+    #[serde(
+        rename = "displayName",
+        alias = "DisplayName",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub display_name: Option<String>,
+    /// The member's role.
+    #[serde(rename = "role", alias = "Role", default)]
+    pub role: SessionMemberRoles,
+}

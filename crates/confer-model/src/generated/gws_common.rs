@@ -297,3 +297,83 @@ pub struct StatusReply {
     )]
     pub reference_id: Option<i64>,
 }
+
+/// A user's device (their phone line), as `GET /api/v2/me/devices` and `GET /api/v2/me` show it.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct Device {
+    /// The device id, used in `/api/v2/me/devices/{id}`.
+    #[serde(rename = "id")]
+    pub id: String,
+    /// `Active` while the device can take calls.
+    #[serde(rename = "deviceState")]
+    pub device_state: String,
+    /// The line's phone number.
+    #[serde(
+        rename = "phoneNumber",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub phone_number: Option<String>,
+    /// The device operations the user may perform (`Dial`, and for supervisors `ListenIn`, `Coach`, `BargeIn`, `CancelSupervisorMonitoring`).
+    #[serde(rename = "capabilities")]
+    pub capabilities: Vec<String>,
+    /// The device's URI.
+    #[serde(rename = "uri")]
+    pub uri: String,
+    /// The device's path relative to `/api/v2/me`.
+    #[serde(rename = "path")]
+    pub path: String,
+}
+
+/// The signed-in user, as `GET /api/v2/me` shows it.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct User {
+    /// The user id, used in `/api/v2/users/{id}` (a chat's `targetUri`).
+    #[serde(rename = "id")]
+    pub id: String,
+    /// The username.
+    #[serde(rename = "userName")]
+    pub user_name: String,
+    /// The user's email address.
+    #[serde(
+        rename = "emailAddress",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub email_address: Option<String>,
+    /// `ROLE_AGENT`, `ROLE_SUPERVISOR`, `ROLE_ADMIN`.
+    #[serde(rename = "roles")]
+    pub roles: Vec<String>,
+    /// The user's own line.
+    #[serde(
+        rename = "phoneNumber",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub phone_number: Option<String>,
+    /// The user's devices.
+    #[serde(rename = "devices")]
+    pub devices: Vec<Device>,
+    /// The user's URI.
+    #[serde(rename = "uri")]
+    pub uri: String,
+    /// The user's path.
+    #[serde(rename = "path")]
+    pub path: String,
+}

@@ -275,6 +275,192 @@ pub struct DeleteChatMember {
     #[prost(string, optional, tag = "3")]
     pub member_to_remove: ::core::option::Option<::prost::alloc::string::String>,
 }
+/// ServiceStack's `ResponseError`: what is wrong with one field.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ResponseError {
+    /// The error's code for this field (`ArgumentNullException`...).
+    #[prost(string, tag = "1")]
+    pub error_code: ::prost::alloc::string::String,
+    /// The offending field, as the client named it.
+    #[prost(string, tag = "2")]
+    pub field_name: ::prost::alloc::string::String,
+    /// What is wrong with it, for people.
+    #[prost(string, tag = "3")]
+    pub message: ::prost::alloc::string::String,
+}
+/// ServiceStack's `ResponseStatus`: why a request failed.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ResponseStatus {
+    /// The error's code: the exception type or HTTP status name, as ServiceStack writes it (`NotFound`, `Forbidden`, `ArgumentException`...).
+    #[prost(string, tag = "1")]
+    pub error_code: ::prost::alloc::string::String,
+    /// What went wrong, for people.
+    #[prost(string, tag = "2")]
+    pub message: ::prost::alloc::string::String,
+    /// One entry per offending field; empty when the error is not about a field.
+    #[prost(message, repeated, tag = "3")]
+    pub errors: ::prost::alloc::vec::Vec<ResponseError>,
+}
+/// ServiceStack's error body: `{"responseStatus": {...}}`, in the negotiated format.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ErrorResponse {
+    /// Why the request failed.
+    #[prost(message, optional, tag = "1")]
+    pub response_status: ::core::option::Option<ResponseStatus>,
+}
+/// One page of `GET /sessions`, in Evo's `ListResponse` shape.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SessionList {
+    /// The sessions on this page.
+    #[prost(message, repeated, tag = "1")]
+    pub items: ::prost::alloc::vec::Vec<SessionInfo>,
+    /// How many sessions there are on all pages.
+    #[prost(int64, tag = "2")]
+    pub total_count: i64,
+    /// How many pages there are at this page size (0 when there is nothing to list).
+    #[prost(int64, tag = "3")]
+    pub total_pages: i64,
+    /// Whether pages after this one exist.
+    #[prost(bool, tag = "4")]
+    pub has_more_pages: bool,
+}
+/// ServiceStack's `Authenticate` request (`POST /auth/credentials`).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Authenticate {
+    /// `credentials` (the only provider), or absent on `/auth/credentials`.
+    #[prost(string, optional, tag = "1")]
+    pub provider: ::core::option::Option<::prost::alloc::string::String>,
+    /// The user's username.
+    #[prost(string, optional, tag = "2")]
+    pub user_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The user's password.
+    #[prost(string, optional, tag = "3")]
+    pub password: ::core::option::Option<::prost::alloc::string::String>,
+    /// Also set the permanent `ss-pid` cookie.
+    #[prost(bool, optional, tag = "4")]
+    pub remember_me: ::core::option::Option<bool>,
+}
+/// ServiceStack's `AuthenticateResponse` (the fields Confer has).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AuthenticateResponse {
+    /// The user's id.
+    #[prost(string, optional, tag = "1")]
+    pub user_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// The session token, also set as the `ss-id` cookie.
+    #[prost(string, optional, tag = "2")]
+    pub session_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// The user's username.
+    #[prost(string, optional, tag = "3")]
+    pub user_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The user's display name.
+    #[prost(string, optional, tag = "4")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The user's roles (`User` for Evo users).
+    #[prost(string, repeated, tag = "5")]
+    pub roles: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+/// An original member of a new session.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct OriginalSessionMember {
+    /// The member's id (shown as the member's `callSid`); the server chooses one when absent.
+    #[prost(string, optional, tag = "1")]
+    pub member_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// A phone number or an email.
+    #[prost(string, optional, tag = "2")]
+    pub identity: ::core::option::Option<::prost::alloc::string::String>,
+    /// The member's display name.
+    #[prost(string, optional, tag = "3")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The member's role.
+    #[prost(enumeration = "SessionMemberRoles", tag = "4")]
+    pub role: i32,
+    /// Defaults to `Connected`: Confer has no telephony and records what the caller reports.
+    #[prost(enumeration = "SessionMemberCallState", optional, tag = "5")]
+    pub call_state: ::core::option::Option<i32>,
+}
+/// `POST /sessions` (Evo's `NewSession`): a session in one of the caller's accounts.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct NewSession {
+    /// The session id; the server chooses one when absent.
+    #[prost(string, optional, tag = "1")]
+    pub id: ::core::option::Option<::prost::alloc::string::String>,
+    /// The account; may be left out by a user who belongs to exactly one.
+    #[prost(string, optional, tag = "2")]
+    pub account_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// Defaults to the account id (Confer keeps no account directory).
+    #[prost(string, optional, tag = "3")]
+    pub account_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The flow channel.
+    #[prost(enumeration = "FlowChannels", tag = "4")]
+    pub channel: i32,
+    /// Incoming or outgoing.
+    #[prost(enumeration = "SessionDirections", tag = "5")]
+    pub direction: i32,
+    /// The original members.
+    #[prost(message, repeated, tag = "6")]
+    pub members: ::prost::alloc::vec::Vec<OriginalSessionMember>,
+    /// The ID of the customer this session is associated with.
+    #[prost(string, optional, tag = "7")]
+    pub customer_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// The name of the customer this session is associated with.
+    #[prost(string, optional, tag = "8")]
+    pub customer_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The ID of the endpoint associated with this session.
+    #[prost(string, optional, tag = "9")]
+    pub endpoint_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// The name of the endpoint associated with this session.
+    #[prost(string, optional, tag = "10")]
+    pub endpoint_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The destination of the session (e.g. what was entered into the Dial box).
+    #[prost(string, optional, tag = "11")]
+    pub destination: ::core::option::Option<::prost::alloc::string::String>,
+    /// The to address if any.
+    #[prost(string, optional, tag = "12")]
+    pub to_address: ::core::option::Option<::prost::alloc::string::String>,
+    /// The from address if any.
+    #[prost(string, optional, tag = "13")]
+    pub from_address: ::core::option::Option<::prost::alloc::string::String>,
+    /// The from name if any.
+    #[prost(string, optional, tag = "14")]
+    pub from_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The phone number that this session is coming from.
+    #[prost(string, optional, tag = "15")]
+    pub from_phone_number: ::core::option::Option<::prost::alloc::string::String>,
+    /// The display name for this session.
+    #[prost(string, optional, tag = "16")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The callback number.
+    #[prost(string, optional, tag = "17")]
+    pub callback_number: ::core::option::Option<::prost::alloc::string::String>,
+    /// The call SID of this session.
+    #[prost(string, optional, tag = "18")]
+    pub call_sid: ::core::option::Option<::prost::alloc::string::String>,
+    /// The SID of the conference if in a conference call.
+    #[prost(string, optional, tag = "19")]
+    pub conference_sid: ::core::option::Option<::prost::alloc::string::String>,
+    /// The outcome of the call.
+    #[prost(string, optional, tag = "20")]
+    pub outcome: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// `POST /sessions/{id}/members` (Evo's `InviteChatMember`): add a member to a session.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct InviteChatMember {
+    /// The new member: a phone number or an email.
+    #[prost(string, optional, tag = "1")]
+    pub member_to_add: ::core::option::Option<::prost::alloc::string::String>,
+    /// The caller id to dial from; accepted and not used (Confer places no calls).
+    #[prost(string, optional, tag = "2")]
+    pub caller_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// The member's id (shown as `callSid`); the server chooses one when absent.
+    #[prost(string, optional, tag = "3")]
+    pub member_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// The member's display name.
+    #[prost(string, optional, tag = "4")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    /// The member's role.
+    #[prost(enumeration = "SessionMemberRoles", tag = "5")]
+    pub role: i32,
+}
 /// Whether the session is dialing.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -760,6 +946,56 @@ pub struct StatusReply {
     #[prost(int64, optional, tag = "3")]
     pub reference_id: ::core::option::Option<i64>,
 }
+/// A user's device (their phone line), as `GET /api/v2/me/devices` and `GET /api/v2/me` show it.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Device {
+    /// The device id, used in `/api/v2/me/devices/{id}`.
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    /// `Active` while the device can take calls.
+    #[prost(string, tag = "2")]
+    pub device_state: ::prost::alloc::string::String,
+    /// The line's phone number.
+    #[prost(string, optional, tag = "3")]
+    pub phone_number: ::core::option::Option<::prost::alloc::string::String>,
+    /// The device operations the user may perform (`Dial`, and for supervisors `ListenIn`, `Coach`, `BargeIn`, `CancelSupervisorMonitoring`).
+    #[prost(string, repeated, tag = "4")]
+    pub capabilities: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The device's URI.
+    #[prost(string, tag = "5")]
+    pub uri: ::prost::alloc::string::String,
+    /// The device's path relative to `/api/v2/me`.
+    #[prost(string, tag = "6")]
+    pub path: ::prost::alloc::string::String,
+}
+/// The signed-in user, as `GET /api/v2/me` shows it.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct User {
+    /// The user id, used in `/api/v2/users/{id}` (a chat's `targetUri`).
+    #[prost(string, tag = "1")]
+    pub id: ::prost::alloc::string::String,
+    /// The username.
+    #[prost(string, tag = "2")]
+    pub user_name: ::prost::alloc::string::String,
+    /// The user's email address.
+    #[prost(string, optional, tag = "3")]
+    pub email_address: ::core::option::Option<::prost::alloc::string::String>,
+    /// `ROLE_AGENT`, `ROLE_SUPERVISOR`, `ROLE_ADMIN`.
+    #[prost(string, repeated, tag = "4")]
+    pub roles: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    /// The user's own line.
+    #[prost(string, optional, tag = "5")]
+    pub phone_number: ::core::option::Option<::prost::alloc::string::String>,
+    /// The user's devices.
+    #[prost(message, repeated, tag = "6")]
+    pub devices: ::prost::alloc::vec::Vec<Device>,
+    /// The user's URI.
+    #[prost(string, tag = "7")]
+    pub uri: ::prost::alloc::string::String,
+    /// The user's path.
+    #[prost(string, tag = "8")]
+    pub path: ::prost::alloc::string::String,
+}
 /// The `statusCode` of every GWS reply: 0 is success; any other value comes with a `statusMessage` and means nothing was changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -1018,5 +1254,379 @@ impl MuteState {
             "MUTE_STATE_ON" => Some(Self::On),
             _ => None,
         }
+    }
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LoginRequest {
+    #[prost(string, tag = "1")]
+    pub username: ::prost::alloc::string::String,
+    #[prost(string, tag = "2")]
+    pub password: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LoginResponse {
+    /// Send as `authorization: Bearer <token>`.
+    #[prost(string, tag = "1")]
+    pub token: ::prost::alloc::string::String,
+    /// The token is refused from this instant on (Unix seconds).
+    #[prost(int64, tag = "2")]
+    pub expires_at_unix: i64,
+    /// The authenticated user's id.
+    #[prost(string, tag = "3")]
+    pub user_id: ::prost::alloc::string::String,
+    #[prost(string, tag = "4")]
+    pub username: ::prost::alloc::string::String,
+}
+/// What a change committed.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Commit {
+    /// The conference's version after the change.
+    #[prost(uint64, tag = "1")]
+    pub version: u64,
+    /// The event log positions of the events the change produced: `Subscribe` delivers their
+    /// notifications with these seqs. Both 0 when `replayed`.
+    #[prost(uint64, tag = "2")]
+    pub first_seq: u64,
+    #[prost(uint64, tag = "3")]
+    pub last_seq: u64,
+    /// Answered from an earlier request with the same `idempotency-key`: nothing changed now.
+    #[prost(bool, tag = "4")]
+    pub replayed: bool,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CreateCallRequest {
+    /// The new call's id; empty: the server picks one.
+    #[prost(string, tag = "1")]
+    pub call_id: ::prost::alloc::string::String,
+    /// The number that was dialed.
+    #[prost(string, tag = "2")]
+    pub dnis: ::prost::alloc::string::String,
+    /// `Internal`, `Inbound`, `Outbound` or `Consult`; empty: `Internal`.
+    #[prost(string, tag = "3")]
+    pub call_type: ::prost::alloc::string::String,
+    /// `Dialing`, `Ringing` or `Established`; empty: `Established`.
+    #[prost(string, tag = "4")]
+    pub state: ::prost::alloc::string::String,
+    /// The lines besides the caller's own.
+    #[prost(message, repeated, tag = "5")]
+    pub other_parties: ::prost::alloc::vec::Vec<NewCallParty>,
+    /// Key-value data attached to the call.
+    #[prost(message, optional, tag = "6")]
+    pub user_data: ::core::option::Option<JsonObject>,
+}
+/// A line of a new call.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct NewCallParty {
+    #[prost(string, tag = "1")]
+    pub phone_number: ::prost::alloc::string::String,
+    /// The user on this line, when it is a Confer user's line (they are then told about the call).
+    #[prost(string, optional, tag = "2")]
+    pub user_id: ::core::option::Option<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetCallRequest {
+    #[prost(string, tag = "1")]
+    pub call_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListCallsRequest {
+    #[prost(int32, tag = "1")]
+    pub page_size: i32,
+    #[prost(string, tag = "2")]
+    pub page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListCallsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub calls: ::prost::alloc::vec::Vec<Call>,
+    /// Empty on the last page.
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AddCallParticipantRequest {
+    #[prost(string, tag = "1")]
+    pub call_id: ::prost::alloc::string::String,
+    /// The number to add.
+    #[prost(string, tag = "2")]
+    pub destination: ::prost::alloc::string::String,
+    /// The user on that line, when it is a Confer user's line.
+    #[prost(string, optional, tag = "3")]
+    pub user_id: ::core::option::Option<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoveCallParticipantRequest {
+    #[prost(string, tag = "1")]
+    pub call_id: ::prost::alloc::string::String,
+    /// The phone number of the party to remove (`Call.participants\[\].phone_number`).
+    #[prost(string, tag = "2")]
+    pub participant: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EndCallRequest {
+    #[prost(string, tag = "1")]
+    pub call_id: ::prost::alloc::string::String,
+}
+/// A call after a change.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CallResult {
+    /// The call as the caller sees it now.
+    #[prost(message, optional, tag = "1")]
+    pub call: ::core::option::Option<Call>,
+    #[prost(message, optional, tag = "2")]
+    pub commit: ::core::option::Option<Commit>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CreateChatRequest {
+    /// The new chat's id; empty: the server picks one.
+    #[prost(string, tag = "1")]
+    pub chat_id: ::prost::alloc::string::String,
+    /// The caller's name in the chat.
+    #[prost(string, tag = "2")]
+    pub agent_nickname: ::prost::alloc::string::String,
+    /// The customer's name in the chat.
+    #[prost(string, tag = "3")]
+    pub customer_nickname: ::prost::alloc::string::String,
+    /// Key-value data attached to the chat.
+    #[prost(message, optional, tag = "4")]
+    pub user_data: ::core::option::Option<JsonObject>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetChatRequest {
+    #[prost(string, tag = "1")]
+    pub chat_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListChatsRequest {
+    #[prost(int32, tag = "1")]
+    pub page_size: i32,
+    #[prost(string, tag = "2")]
+    pub page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListChatsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub chats: ::prost::alloc::vec::Vec<Chat>,
+    /// Empty on the last page.
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct InviteChatAgentRequest {
+    #[prost(string, tag = "1")]
+    pub chat_id: ::prost::alloc::string::String,
+    /// The agent to invite.
+    #[prost(string, tag = "2")]
+    pub user_id: ::prost::alloc::string::String,
+    /// ALL (the default): a conference the customer sees; AGENTS: a consultation.
+    #[prost(enumeration = "Visibility", tag = "3")]
+    pub visibility: i32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AcceptChatInvitationRequest {
+    #[prost(string, tag = "1")]
+    pub chat_id: ::prost::alloc::string::String,
+    /// The caller's name in the chat.
+    #[prost(string, tag = "2")]
+    pub nickname: ::prost::alloc::string::String,
+}
+/// Seed 003's `RemoveParticipantFromConference`, with the chat it applies to.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoveChatParticipantRequest {
+    #[prost(string, tag = "1")]
+    pub chat_id: ::prost::alloc::string::String,
+    /// The URI of the agent to remove (`.../api/v2/users/{userId}`, as `ChatParticipant.uri`
+    /// shows it); required unless `target_path` is given.
+    #[prost(string, optional, tag = "2")]
+    pub target_uri: ::core::option::Option<::prost::alloc::string::String>,
+    /// The path of the agent to remove (`/users/{userId}`); required unless `target_uri` is given.
+    #[prost(string, optional, tag = "3")]
+    pub target_path: ::core::option::Option<::prost::alloc::string::String>,
+    /// A message to send to the customer.
+    #[prost(string, optional, tag = "4")]
+    pub text: ::core::option::Option<::prost::alloc::string::String>,
+    /// The message's type; only with `text`. Default `Text`.
+    #[prost(string, optional, tag = "5")]
+    pub message_type: ::core::option::Option<::prost::alloc::string::String>,
+    /// How the message is treated; only with `text`. Default NORMAL.
+    #[prost(enumeration = "TreatAs", optional, tag = "6")]
+    pub treat_as: ::core::option::Option<i32>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CompleteChatRequest {
+    #[prost(string, tag = "1")]
+    pub chat_id: ::prost::alloc::string::String,
+    /// A parting message to the customer.
+    #[prost(string, optional, tag = "2")]
+    pub text: ::core::option::Option<::prost::alloc::string::String>,
+    /// The message's type; only with `text`. Default `Text`.
+    #[prost(string, optional, tag = "3")]
+    pub message_type: ::core::option::Option<::prost::alloc::string::String>,
+    /// How the message is treated; only with `text`. Default NORMAL.
+    #[prost(enumeration = "TreatAs", optional, tag = "4")]
+    pub treat_as: ::core::option::Option<i32>,
+}
+/// A chat after a change.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ChatResult {
+    /// The chat as the caller sees it now.
+    #[prost(message, optional, tag = "1")]
+    pub chat: ::core::option::Option<Chat>,
+    #[prost(message, optional, tag = "2")]
+    pub commit: ::core::option::Option<Commit>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CreateSessionRequest {
+    /// The new session's id; empty: the server picks one.
+    #[prost(string, tag = "1")]
+    pub session_id: ::prost::alloc::string::String,
+    /// One of the caller's accounts.
+    #[prost(string, tag = "2")]
+    pub account_id: ::prost::alloc::string::String,
+    /// The account's name as sessions show it; empty: the account id.
+    #[prost(string, tag = "3")]
+    pub account_name: ::prost::alloc::string::String,
+    #[prost(enumeration = "FlowChannels", tag = "4")]
+    pub channel: i32,
+    #[prost(enumeration = "SessionDirections", tag = "5")]
+    pub direction: i32,
+    /// The original members.
+    #[prost(message, repeated, tag = "6")]
+    pub members: ::prost::alloc::vec::Vec<NewSessionMember>,
+    /// What was entered into the Dial box.
+    #[prost(string, optional, tag = "7")]
+    pub destination: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "8")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "9")]
+    pub customer_name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "10")]
+    pub from_address: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "11")]
+    pub to_address: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// An original member of a new session.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct NewSessionMember {
+    /// Unique in the session; empty: the server picks one.
+    #[prost(string, tag = "1")]
+    pub member_id: ::prost::alloc::string::String,
+    /// A phone number or an email address.
+    #[prost(string, tag = "2")]
+    pub identity: ::prost::alloc::string::String,
+    #[prost(string, optional, tag = "3")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(enumeration = "SessionMemberRoles", tag = "4")]
+    pub role: i32,
+    #[prost(enumeration = "SessionMemberCallState", tag = "5")]
+    pub call_state: i32,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GetSessionRequest {
+    #[prost(string, tag = "1")]
+    pub session_id: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListSessionsRequest {
+    #[prost(int32, tag = "1")]
+    pub page_size: i32,
+    #[prost(string, tag = "2")]
+    pub page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListSessionsResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub sessions: ::prost::alloc::vec::Vec<SessionInfo>,
+    /// Empty on the last page.
+    #[prost(string, tag = "2")]
+    pub next_page_token: ::prost::alloc::string::String,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AddSessionMemberRequest {
+    #[prost(string, tag = "1")]
+    pub session_id: ::prost::alloc::string::String,
+    /// The new member's phone number or email.
+    #[prost(string, tag = "2")]
+    pub member_to_add: ::prost::alloc::string::String,
+    #[prost(string, optional, tag = "3")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(enumeration = "SessionMemberRoles", tag = "4")]
+    pub role: i32,
+    /// Unique in the session; empty: the server picks one.
+    #[prost(string, tag = "5")]
+    pub member_id: ::prost::alloc::string::String,
+}
+/// Seed 004's `DeleteChatMember`: name the member by `member_id` (the route's last segment: a
+/// member id, phone number or email), by `member_to_remove`, or both (they must agree).
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoveSessionMemberRequest {
+    #[prost(string, tag = "1")]
+    pub session_id: ::prost::alloc::string::String,
+    #[prost(string, optional, tag = "2")]
+    pub member_id: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "3")]
+    pub member_to_remove: ::core::option::Option<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct EndSessionRequest {
+    #[prost(string, tag = "1")]
+    pub session_id: ::prost::alloc::string::String,
+}
+/// A session after a change.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SessionResult {
+    #[prost(message, optional, tag = "1")]
+    pub session: ::core::option::Option<SessionInfo>,
+    #[prost(message, optional, tag = "2")]
+    pub commit: ::core::option::Option<Commit>,
+}
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SubscribeRequest {
+    /// Deliver what was committed after this seq (0: the whole log). Unset: only what is committed
+    /// from now on.
+    #[prost(uint64, optional, tag = "1")]
+    pub after_seq: ::core::option::Option<u64>,
+}
+/// One notification for the caller.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Notification {
+    /// The event log seq of the event this notification is about. One event may give the caller
+    /// several notifications (a chat removal: participants, then messages, then status): they share
+    /// the seq and are numbered by `part`.
+    #[prost(uint64, tag = "1")]
+    pub seq: u64,
+    /// 0, 1, ... within the seq.
+    #[prost(uint32, tag = "2")]
+    pub part: u32,
+    /// This is the caller's last notification for this seq.
+    #[prost(bool, tag = "3")]
+    pub last_in_seq: bool,
+    /// The call, chat or session it is about.
+    #[prost(string, tag = "4")]
+    pub conference_id: ::prost::alloc::string::String,
+    /// When the event was committed (milliseconds since the Unix epoch).
+    #[prost(int64, tag = "5")]
+    pub committed_at_ms: i64,
+    /// What GWS CometD or Evo would deliver.
+    #[prost(oneof = "notification::Payload", tags = "10, 11, 12, 13")]
+    pub payload: ::core::option::Option<notification::Payload>,
+}
+/// Nested message and enum types in `Notification`.
+pub mod notification {
+    /// What GWS CometD or Evo would deliver.
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Payload {
+        /// GWS voice, `/v2/me/calls`.
+        #[prost(message, tag = "10")]
+        Call(super::CallStateChangeMessage),
+        /// GWS chat `ChatStateChangeMessage`, `/v2/me/chats`.
+        #[prost(message, tag = "11")]
+        Chat(super::ChatStateChangeMessage),
+        /// GWS chat `MessageLogUpdated`, `/v2/me/chats`.
+        #[prost(message, tag = "12")]
+        ChatMessages(super::MessageLogUpdated),
+        /// Evo: the session after the change.
+        #[prost(message, tag = "13")]
+        Session(super::SessionInfo),
     }
 }

@@ -12,6 +12,15 @@ pub const STRUCT_NAMES: &[&str] = &[
     "SessionMemberInfo",
     "SessionInfo",
     "DeleteChatMember",
+    "ResponseError",
+    "ResponseStatus",
+    "ErrorResponse",
+    "SessionList",
+    "Authenticate",
+    "AuthenticateResponse",
+    "OriginalSessionMember",
+    "NewSession",
+    "InviteChatMember",
     "ChatParticipant",
     "Chat",
     "ChatLogEntry",
@@ -19,6 +28,8 @@ pub const STRUCT_NAMES: &[&str] = &[
     "MessageLogUpdated",
     "ChatRemoveParticipantRequest",
     "StatusReply",
+    "Device",
+    "User",
     "CallParticipant",
     "Call",
     "CallStateChangeMessage",
@@ -46,6 +57,31 @@ pub fn round_trip(
         "DeleteChatMember" => {
             round_trip_as::<super::evo::DeleteChatMember, super::proto::DeleteChatMember>(json)
         }
+        "ResponseError" => {
+            round_trip_as::<super::evo::ResponseError, super::proto::ResponseError>(json)
+        }
+        "ResponseStatus" => {
+            round_trip_as::<super::evo::ResponseStatus, super::proto::ResponseStatus>(json)
+        }
+        "ErrorResponse" => {
+            round_trip_as::<super::evo::ErrorResponse, super::proto::ErrorResponse>(json)
+        }
+        "SessionList" => round_trip_as::<super::evo::SessionList, super::proto::SessionList>(json),
+        "Authenticate" => {
+            round_trip_as::<super::evo::Authenticate, super::proto::Authenticate>(json)
+        }
+        "AuthenticateResponse" => round_trip_as::<
+            super::evo::AuthenticateResponse,
+            super::proto::AuthenticateResponse,
+        >(json),
+        "OriginalSessionMember" => round_trip_as::<
+            super::evo::OriginalSessionMember,
+            super::proto::OriginalSessionMember,
+        >(json),
+        "NewSession" => round_trip_as::<super::evo::NewSession, super::proto::NewSession>(json),
+        "InviteChatMember" => {
+            round_trip_as::<super::evo::InviteChatMember, super::proto::InviteChatMember>(json)
+        }
         "ChatParticipant" => {
             round_trip_as::<super::gws_chat::ChatParticipant, super::proto::ChatParticipant>(json)
         }
@@ -68,6 +104,8 @@ pub fn round_trip(
         "StatusReply" => {
             round_trip_as::<super::gws_common::StatusReply, super::proto::StatusReply>(json)
         }
+        "Device" => round_trip_as::<super::gws_common::Device, super::proto::Device>(json),
+        "User" => round_trip_as::<super::gws_common::User, super::proto::User>(json),
         "CallParticipant" => {
             round_trip_as::<super::gws_voice::CallParticipant, super::proto::CallParticipant>(json)
         }

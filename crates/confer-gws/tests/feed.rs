@@ -1,0 +1,116 @@
+//! The notification feed on a real store: two feeds on one store (two nodes) number and render
+//! every notification the same way, one from memory, the other from the log after the fact, so
+//! a session's cursor means the same on every node.
+
+use std::{sync::Arc, time::Duration};
+
+use bayeux::{LogEntry, MessageLog};
+use confer_app::{engine::Engine, metrics::Metrics};
+use confer_core::{Command, demo};
+use confer_gws::{
+    directory::Directory,
+    feed::{Feed, Renderer, SLOTS_PER_EVENT, head_seq},
+    render::Urls,
+};
+use confer_store::{SqliteStore, Store};
+
+fn feed_on(store: &Arc<dyn Store>) -> Renderer {
+    Renderer::new(
+        store.clone(),
+        Arc::new(Directory::new(store.clone())),
+        Urls::new("http://confer.example:8080"),
+    )
+}
+
+fn wire(entries: &[Arc<LogEntry>]) -> Vec<(u64, String, String)> {
+    entries
+        .iter()
+        .map(|e| (e.seq, e.channel.to_string(), e.encoded().to_string()))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_render_the_same_notifications_with_the_same_seqs() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
+    confer_app::demo::load(store.as_ref()).await.expect("demo");
+    let start = store.head_seq().await.expect("head");
+
+    // Node A follows the log from before the removals.
+    let (node_a, tailer_a) = Feed::start(feed_on(&store)).await.expect("feed a");
+    let engine = Engine::new(store.clone(), Metrics::new());
+    let agent1 = demo::demo_actor("test_consult").expect("demo user");
+    let owner = demo::demo_actor("agent15000").expect("demo user");
+    engine
+        .execute(
+            &agent1,
+            Command::RemoveParticipantFromChat {
+                chat: demo::CHAT_ID.into(),
+                target_uri: None,
+                target_path: Some(format!(
+                    "/users/{}",
+                    demo::demo_user("chat_consult")
+                        .map(|u| u.user_id)
+                        .unwrap_or_default()
+                )),
+                message: Default::default(),
+            },
+            None,
+        )
+        .await
+        .expect("chat removal");
+    engine
+        .execute(
+            &owner,
+            Command::RemoveParticipantFromCall {
+                call: demo::VOICE_CALL_ID.into(),
+                participant: "15001".into(),
+            },
+            None,
+        )
+        .await
+        .expect("voice removal");
+    let end = store.head_seq().await.expect("head");
+    assert_eq!(end, start + 3, "two chat events and one voice event");
+
+    let mut head = node_a.head();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        head.wait_for(|h| *h >= head_seq(end)),
+    )
+    .await
+    .expect("node A catches up")
+    .expect("head watch");
+    let from_memory = node_a.read_after(head_seq(start), 100).await.expect("read");
+
+    // Node B starts afterwards: it holds nothing in memory and renders from the log.
+    let (node_b, tailer_b) = Feed::start(feed_on(&store)).await.expect("feed b");
+    assert_eq!(*node_b.head().borrow(), head_seq(end));
+    let from_log = node_b.read_after(head_seq(start), 100).await.expect("read");
+
+    assert_eq!(wire(&from_memory), wire(&from_log));
+    // 2 for test_consult and 3 for chat_consult (removal), 1 for chat_consult (completion),
+    // 1 each for agent15000 and agent15002 (voice).
+    let per_event: Vec<u64> = from_log.iter().map(|e| e.seq / SLOTS_PER_EVENT).collect();
+    assert_eq!(
+        per_event,
+        [
+            start + 1,
+            start + 1,
+            start + 1,
+            start + 1,
+            start + 1,
+            start + 2,
+            start + 3,
+            start + 3
+        ]
+    );
+    // A cursor in the middle of an event continues right after it, on either node.
+    let cursor = from_log[1].seq;
+    for node in [&node_a, &node_b] {
+        let rest = node.read_after(cursor, 3).await.expect("read");
+        assert_eq!(wire(&rest), wire(&from_log[2..5]));
+    }
+    tailer_a.abort();
+    tailer_b.abort();
+}
