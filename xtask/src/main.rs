@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask codegen`: regenerate everything derived from `spec/`.
 //! - `cargo xtask codegen --check`: fail, naming the files, when anything generated is stale.
+//! - `cargo xtask openapi [--check]`: write (or check) the committed OpenAPI document,
+//!   `openapi/confer.json`, from the code's annotations.
 //! - `cargo xtask test`: install what the test suite needs, then run it (the README's test command).
 
 mod codegen;
@@ -18,6 +20,8 @@ const USAGE: &str = "usage: cargo xtask <task>
 tasks:
   codegen [--check]   regenerate the models, .proto files and conversions from spec/
                       (--check: change nothing, fail if anything is stale)
+  openapi [--check]   write openapi/confer.json from the code's annotations
+                      (--check: change nothing, fail if it differs)
   test [ARGS...]      run the whole test suite (extra ARGS go to `cargo test`)";
 
 fn main() -> ExitCode {
@@ -38,6 +42,11 @@ fn run() -> anyhow::Result<ExitCode> {
             [] => codegen_write(&root),
             [flag] if flag == "--check" => codegen_check(&root),
             other => usage_error(&format!("codegen takes only --check, not {other:?}")),
+        },
+        Some("openapi") => match &args[1..] {
+            [] => openapi(&root, false),
+            [flag] if flag == "--check" => openapi(&root, true),
+            other => usage_error(&format!("openapi takes only --check, not {other:?}")),
         },
         Some("test") => test(&root, &args[1..]),
         Some("help" | "--help" | "-h") => {
@@ -100,6 +109,53 @@ fn codegen_check(root: &Path) -> anyhow::Result<ExitCode> {
     }
     eprintln!("generated code is out of date: run `cargo xtask codegen` and commit the result");
     Ok(ExitCode::FAILURE)
+}
+
+/// The committed OpenAPI document.
+const OPENAPI_DOCUMENT: &str = "openapi/confer.json";
+
+/// `cargo xtask openapi [--check]`: the document is what the `confer` crate's `openapi` example
+/// prints (the same `confer::openapi::document_json` that `GET /openapi.json` serves).
+fn openapi(root: &Path, check: bool) -> anyhow::Result<ExitCode> {
+    let output = Command::new(env_or("CARGO", "cargo"))
+        .current_dir(root)
+        .args([
+            "run",
+            "--quiet",
+            "--locked",
+            "-p",
+            "confer",
+            "--example",
+            "openapi",
+        ])
+        .output()
+        .context("running the confer openapi example")?;
+    if !output.status.success() {
+        anyhow::bail!(
+            "the confer openapi example failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let generated = String::from_utf8(output.stdout).context("the document is not UTF-8")?;
+    let path = root.join(OPENAPI_DOCUMENT);
+    let committed = std::fs::read_to_string(&path).ok();
+    if committed.as_deref() == Some(generated.as_str()) {
+        println!("openapi: {OPENAPI_DOCUMENT} is fresh");
+        return Ok(ExitCode::SUCCESS);
+    }
+    if check {
+        eprintln!(
+            "stale: {OPENAPI_DOCUMENT} differs from what the code's annotations produce: run `cargo xtask openapi` and commit the result"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating {}", parent.display()))?;
+    }
+    std::fs::write(&path, generated).with_context(|| format!("writing {}", path.display()))?;
+    println!("openapi: updated {OPENAPI_DOCUMENT}");
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The README's test command: everything the suite needs, then the suite.

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bayeux::{Audience, Config};
 use serde_json::{Value, json};
 use support::demo::{self, DemoServer};
-use support::node::{Script, event, messages};
+use support::node::{self, Script, event, messages};
 use support::proxy::Proxy;
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -49,7 +49,7 @@ async fn wait_until(what: &str, cond: impl Fn() -> bool) {
 /// `/v2/me/calls`), get refusals for a forbidden subscribe and publish.
 async fn pubsub(transport: &str) {
     let (server, addr, _running) = start(Config::default()).await;
-    let mut node = Script::start("basic.mjs", &[&url(addr), transport]);
+    let mut node = Script::start(&node::dir(), "basic.mjs", &[&url(addr), transport]);
     let hs = node.wait_for(WAIT, |v| event(v, "handshake")).await;
     assert_eq!(hs["successful"], true, "{hs}");
     assert_eq!(hs["transport"], transport);
@@ -128,7 +128,7 @@ async fn official_client_pubsub_over_long_polling() {
 async fn official_client_gives_up_on_a_denied_handshake() {
     let (server, addr, _running) = start(Config::default()).await;
     for transport in ["websocket", "long-polling"] {
-        let node = Script::start("denied.mjs", &[&url(addr), transport]);
+        let node = Script::start(&node::dir(), "denied.mjs", &[&url(addr), transport]);
         let (code, lines) = node.finish(WAIT).await;
         assert_eq!(code, Some(0), "{lines:#?}");
         let hs: Vec<&Value> = lines.iter().filter(|v| event(v, "handshake")).collect();
@@ -151,7 +151,11 @@ async fn lose_a_reply(transport: &str, mode: &str) -> Vec<(String, Value)> {
     };
     let (server, addr, _running) = start(config).await;
     let proxy = Proxy::start(addr).await.expect("proxy");
-    let mut node = Script::start("ack_reconnect.mjs", &[&url(proxy.addr), transport, mode]);
+    let mut node = Script::start(
+        &node::dir(),
+        "ack_reconnect.mjs",
+        &[&url(proxy.addr), transport, mode],
+    );
     let hs = node.wait_for(WAIT, |v| event(v, "handshake")).await;
     assert_eq!(hs["successful"], true, "{hs}");
     assert_eq!(hs["transport"], transport);

@@ -152,6 +152,20 @@ fn no_store(mut response: Response) -> Response {
 }
 
 /// `POST /auth/credentials` and `POST /auth` (with `provider: credentials`).
+#[utoipa::path(
+    post,
+    path = "/auth/credentials",
+    tag = "Evo auth",
+    operation_id = "evoAuthenticateCredentials",
+    summary = "Sign in with a user name and password; sets the session cookies.",
+    params(("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    request_body(content((confer_model::evo::Authenticate = "application/json", example = json!({"userName": "evo-user", "password": "demo"})), (confer_model::evo::Authenticate = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Signed in.", content((confer_model::evo::AuthenticateResponse = "application/json"), (confer_model::evo::AuthenticateResponse = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(())
+)]
 pub async fn credentials(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -220,6 +234,19 @@ async fn sign_in(
 }
 
 /// `GET|POST /auth/logout`: clears the session cookies. Needs no credentials, like ServiceStack's.
+#[utoipa::path(
+    get,
+    path = "/auth/logout",
+    tag = "Evo auth",
+    operation_id = "evoLogout",
+    summary = "Clear the session cookies (also `POST`). Needs no credentials.",
+    params(("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    responses(
+        (status = 200, description = "Signed out.", content((confer_model::evo::AuthenticateResponse = "application/json"), (confer_model::evo::AuthenticateResponse = "text/jsv"))),
+        (status = 400, description = "A bad `format`.", body = confer_model::evo::ErrorResponse),
+    ),
+    security(())
+)]
 pub async fn logout(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -243,6 +270,19 @@ pub async fn logout(
 }
 
 /// `GET /auth`: who the request's credentials belong to.
+#[utoipa::path(
+    get,
+    path = "/auth",
+    tag = "Evo auth",
+    operation_id = "evoCurrentUser",
+    summary = "Who the request's credentials belong to.",
+    params(("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    responses(
+        (status = 200, description = "The user and session.", content((confer_model::evo::AuthenticateResponse = "application/json"), (confer_model::evo::AuthenticateResponse = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(("basic" = []), ("evo_session" = []), ("evo_permanent_session" = []))
+)]
 pub async fn current(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -264,6 +304,20 @@ pub async fn current(
 }
 
 /// `POST /auth`: ServiceStack's generic authenticate route; only the credentials provider.
+#[utoipa::path(
+    post,
+    path = "/auth",
+    tag = "Evo auth",
+    operation_id = "evoAuthenticate",
+    summary = "Sign in (`provider: credentials`); sets the `ss-id` (and with `rememberMe`, `ss-pid`) cookies.",
+    params(("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    request_body(content((confer_model::evo::Authenticate = "application/json", example = json!({"provider": "credentials", "userName": "evo-user", "password": "demo"})), (confer_model::evo::Authenticate = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "Signed in.", content((confer_model::evo::AuthenticateResponse = "application/json"), (confer_model::evo::AuthenticateResponse = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(())
+)]
 pub async fn authenticate_route(
     state: State<Arc<EvoState>>,
     negotiated: Negotiated,

@@ -21,7 +21,8 @@
 pub mod auth;
 pub mod error;
 pub mod format;
-pub mod render;
+pub mod openapi;
+pub use confer_render::evo as render;
 pub mod reply;
 pub mod sessions;
 pub mod wire;

@@ -44,6 +44,19 @@ const MAX_ID_LEN: usize = 128;
 ///
 /// Query: `page` (from 0, default 0), `countPerPage` (1 to 1000, default 100), `all=true` (every
 /// session on one page). Reply: `{items, totalCount, totalPages, hasMorePages}`.
+#[utoipa::path(
+    get,
+    path = "/sessions",
+    tag = "Evo sessions",
+    operation_id = "evoListSessions",
+    summary = "The sessions of the user's accounts, newest first, one page at a time.",
+    params(("page" = Option<u64>, Query, description = "The page, from 0 (default 0)."), ("countPerPage" = Option<u64>, Query, description = "Sessions per page, 1 to 1000 (default 100)."), ("all" = Option<bool>, Query, description = "`true`: every session on one page."), ("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    responses(
+        (status = 200, description = "One page of sessions.", content((confer_model::evo::SessionList = "application/json"), (confer_model::evo::SessionList = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(("basic" = []), ("evo_session" = []), ("evo_permanent_session" = []))
+)]
 pub async fn list(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -156,6 +169,19 @@ impl Paging {
 }
 
 /// `GET /sessions/{id}`.
+#[utoipa::path(
+    get,
+    path = "/sessions/{id}",
+    tag = "Evo sessions",
+    operation_id = "evoGetSession",
+    summary = "One session.",
+    params(("id" = String, Path, description = "The session id."), ("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    responses(
+        (status = 200, description = "The session.", content((confer_model::evo::SessionInfo = "application/json"), (confer_model::evo::SessionInfo = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(("basic" = []), ("evo_session" = []), ("evo_permanent_session" = []))
+)]
 pub async fn get(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -175,6 +201,20 @@ pub async fn get(
 }
 
 /// `POST /sessions` (Evo's `NewSession`).
+#[utoipa::path(
+    post,
+    path = "/sessions",
+    tag = "Evo sessions",
+    operation_id = "evoNewSession",
+    summary = "Start a session (`NewSession`).",
+    params(("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    request_body(content((confer_model::evo::NewSession = "application/json"), (confer_model::evo::NewSession = "text/jsv"), (confer_model::evo::NewSession = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The new session.", content((confer_model::evo::SessionInfo = "application/json"), (confer_model::evo::SessionInfo = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(("basic" = []), ("evo_session" = []), ("evo_permanent_session" = []))
+)]
 pub async fn create(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -264,6 +304,20 @@ fn new_session_command(actor: &Actor, request: NewSession) -> Result<Command, Ev
 }
 
 /// `POST /sessions/{id}/members` (Evo's `InviteChatMember`).
+#[utoipa::path(
+    post,
+    path = "/sessions/{id}/members",
+    tag = "Evo sessions",
+    operation_id = "evoInviteChatMember",
+    summary = "Add a member (`InviteChatMember`).",
+    params(("id" = String, Path, description = "The session id."), ("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    request_body(content((confer_model::evo::InviteChatMember = "application/json"), (confer_model::evo::InviteChatMember = "text/jsv"), (confer_model::evo::InviteChatMember = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 200, description = "The session with its new member.", content((confer_model::evo::SessionInfo = "application/json"), (confer_model::evo::SessionInfo = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(("basic" = []), ("evo_session" = []), ("evo_permanent_session" = []))
+)]
 pub async fn invite(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -306,6 +360,19 @@ pub async fn invite(
 /// The member is named by `MemberToRemove` (query, any case) or else by `{memberId}`: a member
 /// id (what `members[].callSid` shows), a phone number (compared by digits) or an email
 /// (compared ignoring case).
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}/members/{memberId}",
+    tag = "Evo sessions",
+    operation_id = "evoDeleteChatMember",
+    summary = "Remove a member (`DeleteChatMember`, seed 004).",
+    params(("id" = String, Path, description = "The session id."), ("memberId" = String, Path, description = "The member to remove."), ("MemberToRemove" = Option<String>, Query, description = "The member to remove, when it differs from the path's (ServiceStack's `DeleteChatMember.MemberToRemove`)."), ("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    responses(
+        (status = 200, description = "The session after the removal (seed 004).", content((confer_model::evo::SessionInfo = "application/json", example = json!(crate::openapi::sample("delete_member_response"))), (confer_model::evo::SessionInfo = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(("basic" = []), ("evo_session" = []), ("evo_permanent_session" = []))
+)]
 pub async fn remove_member(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,
@@ -352,6 +419,19 @@ pub async fn remove_member(
 }
 
 /// `DELETE /sessions/{id}`: ends the session for everyone.
+#[utoipa::path(
+    delete,
+    path = "/sessions/{id}",
+    tag = "Evo sessions",
+    operation_id = "evoEndSession",
+    summary = "End a session.",
+    params(("id" = String, Path, description = "The session id."), ("format" = Option<String>, Query, description = "`json` or `jsv`: the reply's format (else `Accept`, default JSON).")),
+    responses(
+        (status = 200, description = "The session, ended.", content((confer_model::evo::SessionInfo = "application/json"), (confer_model::evo::SessionInfo = "text/jsv"))),
+        crate::openapi::Errors,
+    ),
+    security(("basic" = []), ("evo_session" = []), ("evo_permanent_session" = []))
+)]
 pub async fn end(
     State(state): State<Arc<EvoState>>,
     Negotiated(format): Negotiated,

@@ -64,9 +64,7 @@ impl GrpcDialect {
     pub async fn start(app: Arc<App>) -> anyhow::Result<Self> {
         let (stop, stopping) = watch::channel(false);
         let api = Arc::new(Api {
-            urls: Urls {
-                base: app.public_url(),
-            },
+            urls: Urls::new(app.public_url()),
             app,
             stopping,
         });
@@ -140,7 +138,7 @@ impl AuthService for Api {
 impl std::fmt::Debug for GrpcDialect {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("GrpcDialect")
-            .field("public_url", &self.api.urls.base)
+            .field("public_url", &self.api.urls.base())
             .finish_non_exhaustive()
     }
 }

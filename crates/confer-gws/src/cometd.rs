@@ -15,6 +15,14 @@
 //!   `/**`; every notification on them is addressed to one user, so a client only ever receives
 //!   its own user's. Clients may not publish at all (so not to `/v2/**`), and there is no
 //!   `/service` channel.
+//! * **Sessions** ([`GwsSessions`]): on PostgreSQL (`--database-url`) they live in the store
+//!   ([`SharedSessions`], tables `cometd_sessions` / `cometd_subscriptions`), so a client whose
+//!   next `/meta/connect` lands on another node (a load balancer that is not sticky, a node that
+//!   died) continues its session there: its cursor (the ack batch id) means the same on every
+//!   node, because every node numbers the feed the same way ([`crate::feed`]). On the embedded
+//!   SQLite store there is one node per file, so sessions stay in memory: sharing them would
+//!   buy nothing and would put two fsynced writes per `/meta/connect` on the single writer
+//!   that commits removals.
 //! * **Metrics**: a sampler copies the node's session count into the app's subscriber gauge
 //!   and each delivered message's lag (commit to delivery) into the delivery-lag histogram.
 
@@ -22,11 +30,13 @@ use std::{sync::Arc, time::Duration};
 
 use axum::http::header;
 use bayeux::{
-    ChannelPattern, Config, Denial, HandshakeContext, Hooks, InMemorySessionStore, RequestContext,
-    Server, Transport,
+    ChannelPattern, ClientId, Config, ConnectUpdate, Denial, HandshakeContext, Hooks,
+    InMemorySessionStore, RequestContext, Server, SessionRecord, SessionStore, Subscription,
+    Transport,
 };
 use confer_app::App;
 use confer_core::Actor;
+use confer_store::{CometdConnect, CometdSessionRecord, CometdSubscription, Store};
 use serde_json::Value;
 use tokio::{sync::watch, task::JoinHandle};
 
@@ -40,7 +50,7 @@ use crate::{
 pub const NOTIFICATIONS_PATH: &str = "/api/v2/notifications";
 
 /// The GWS CometD server.
-pub type GwsCometd = Server<GwsHooks, InMemorySessionStore<Actor>, Feed>;
+pub type GwsCometd = Server<GwsHooks, GwsSessions, Feed>;
 
 /// GWS's authentication and channel rules for the bayeux engine.
 pub struct GwsHooks {
@@ -141,14 +151,276 @@ impl Hooks for GwsHooks {
     }
 }
 
-/// The CometD server of one node: in-memory sessions, the notification feed as its log.
+/// The CometD server of one node: the notification feed as its log; sessions in the shared
+/// store on PostgreSQL, in memory on SQLite (see the module docs).
 pub fn server(app: Arc<App>, feed: Feed) -> GwsCometd {
-    Server::new(
-        Config::default(),
-        GwsHooks::new(app),
-        InMemorySessionStore::new(),
-        feed,
-    )
+    let sessions = if app.config.database_url.is_some() {
+        GwsSessions::Shared(SharedSessions::new(app.store.clone()))
+    } else {
+        GwsSessions::Local(InMemorySessionStore::new())
+    };
+    Server::new(Config::default(), GwsHooks::new(app), sessions, feed)
+}
+
+/// Where this node keeps CometD sessions.
+pub enum GwsSessions {
+    /// In this process: one node (the embedded SQLite store).
+    Local(InMemorySessionStore<Actor>),
+    /// In the shared store: any node continues any session.
+    Shared(SharedSessions),
+}
+
+impl SessionStore for GwsSessions {
+    type Principal = Actor;
+
+    async fn create(&self, session: SessionRecord<Actor>) -> Result<(), bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.create(session).await,
+            Self::Shared(s) => s.create(session).await,
+        }
+    }
+
+    async fn load(
+        &self,
+        id: &ClientId,
+    ) -> Result<Option<SessionRecord<Actor>>, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.load(id).await,
+            Self::Shared(s) => s.load(id).await,
+        }
+    }
+
+    async fn add_subscription(
+        &self,
+        id: &ClientId,
+        sub: Subscription,
+    ) -> Result<bool, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.add_subscription(id, sub).await,
+            Self::Shared(s) => s.add_subscription(id, sub).await,
+        }
+    }
+
+    async fn remove_subscription(
+        &self,
+        id: &ClientId,
+        pattern: &ChannelPattern,
+    ) -> Result<bool, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.remove_subscription(id, pattern).await,
+            Self::Shared(s) => s.remove_subscription(id, pattern).await,
+        }
+    }
+
+    async fn record_connect(
+        &self,
+        id: &ClientId,
+        update: ConnectUpdate,
+    ) -> Result<Option<SessionRecord<Actor>>, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.record_connect(id, update).await,
+            Self::Shared(s) => s.record_connect(id, update).await,
+        }
+    }
+
+    async fn delete(&self, id: &ClientId) -> Result<bool, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.delete(id).await,
+            Self::Shared(s) => s.delete(id).await,
+        }
+    }
+
+    async fn expired(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<ClientId>, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.expired(now_ms, limit).await,
+            Self::Shared(s) => s.expired(now_ms, limit).await,
+        }
+    }
+
+    async fn count(&self) -> Result<usize, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.count().await,
+            Self::Shared(s) => s.count().await,
+        }
+    }
+}
+
+/// CometD sessions in the Confer store, shared by every node on the same database. Each bayeux
+/// operation is one narrow store operation (see [`confer_store::Store::record_cometd_connect`]),
+/// so a subscribe on one node and a held connect on another never undo each other, and the
+/// cursor only goes up.
+pub struct SharedSessions {
+    store: Arc<dyn Store>,
+}
+
+impl SharedSessions {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self { store }
+    }
+}
+
+fn unavailable(error: &confer_store::StoreError) -> bayeux::StoreError {
+    bayeux::StoreError::Unavailable(error.to_string())
+}
+
+/// A stored session that does not read back as a bayeux session: the store holds something
+/// this binary did not write. Reported as unavailable (bayeux has no "corrupt" kind), so the
+/// client is told to retry rather than handed a half-read session.
+fn corrupt(client_id: &str, what: impl std::fmt::Display) -> bayeux::StoreError {
+    tracing::error!(client_id, %what, "a stored CometD session does not read back");
+    bayeux::StoreError::Unavailable(format!("stored CometD session {client_id}: {what}"))
+}
+
+fn to_stored(session: SessionRecord<Actor>) -> Result<CometdSessionRecord, bayeux::StoreError> {
+    let principal = serde_json::to_value(&session.principal)
+        .map_err(|e| corrupt(session.client_id.as_str(), e))?;
+    Ok(CometdSessionRecord {
+        client_id: session.client_id.to_string(),
+        principal,
+        principal_key: session.principal_key.to_string(),
+        subscriptions: session
+            .subscriptions
+            .into_iter()
+            .map(|s| CometdSubscription {
+                pattern: s.pattern.as_str().to_owned(),
+                since: s.since,
+            })
+            .collect(),
+        ack: session.ack,
+        cursor: session.cursor,
+        connected: session.connected,
+        last_connect_ms: session.last_connect_ms,
+        expires_at_ms: session.expires_at_ms,
+    })
+}
+
+fn from_stored(stored: CometdSessionRecord) -> Result<SessionRecord<Actor>, bayeux::StoreError> {
+    let id = stored.client_id.as_str();
+    let principal: Actor = serde_json::from_value(stored.principal).map_err(|e| corrupt(id, e))?;
+    let subscriptions = stored
+        .subscriptions
+        .into_iter()
+        .map(|s| {
+            ChannelPattern::parse(&s.pattern)
+                .map(|pattern| Subscription {
+                    pattern,
+                    since: s.since,
+                })
+                .map_err(|e| corrupt(id, e))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SessionRecord {
+        client_id: ClientId::from_string(id),
+        principal,
+        principal_key: Arc::from(stored.principal_key),
+        subscriptions,
+        ack: stored.ack,
+        cursor: stored.cursor,
+        connected: stored.connected,
+        last_connect_ms: stored.last_connect_ms,
+        expires_at_ms: stored.expires_at_ms,
+    })
+}
+
+impl SessionStore for SharedSessions {
+    type Principal = Actor;
+
+    async fn create(&self, session: SessionRecord<Actor>) -> Result<(), bayeux::StoreError> {
+        let id = session.client_id.to_string();
+        match self.store.create_cometd_session(to_stored(session)?).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(bayeux::StoreError::Duplicate(id)),
+            Err(e) => Err(unavailable(&e)),
+        }
+    }
+
+    async fn load(
+        &self,
+        id: &ClientId,
+    ) -> Result<Option<SessionRecord<Actor>>, bayeux::StoreError> {
+        self.store
+            .load_cometd_session(id.as_str())
+            .await
+            .map_err(|e| unavailable(&e))?
+            .map(from_stored)
+            .transpose()
+    }
+
+    async fn add_subscription(
+        &self,
+        id: &ClientId,
+        sub: Subscription,
+    ) -> Result<bool, bayeux::StoreError> {
+        self.store
+            .add_cometd_subscription(id.as_str(), sub.pattern.as_str(), sub.since)
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    async fn remove_subscription(
+        &self,
+        id: &ClientId,
+        pattern: &ChannelPattern,
+    ) -> Result<bool, bayeux::StoreError> {
+        self.store
+            .remove_cometd_subscription(id.as_str(), pattern.as_str())
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    async fn record_connect(
+        &self,
+        id: &ClientId,
+        update: ConnectUpdate,
+    ) -> Result<Option<SessionRecord<Actor>>, bayeux::StoreError> {
+        let update = CometdConnect {
+            cursor_at_least: update.cursor_at_least,
+            now_ms: update.now_ms,
+            expires_at_ms: update.expires_at_ms,
+        };
+        self.store
+            .record_cometd_connect(id.as_str(), update)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .map(from_stored)
+            .transpose()
+    }
+
+    async fn delete(&self, id: &ClientId) -> Result<bool, bayeux::StoreError> {
+        self.store
+            .delete_cometd_session(id.as_str())
+            .await
+            .map_err(|e| unavailable(&e))
+    }
+
+    async fn expired(
+        &self,
+        now_ms: u64,
+        limit: usize,
+    ) -> Result<Vec<ClientId>, bayeux::StoreError> {
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        Ok(self
+            .store
+            .expired_cometd_sessions(now_ms, limit)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .iter()
+            .map(|id| ClientId::from_string(id))
+            .collect())
+    }
+
+    async fn count(&self) -> Result<usize, bayeux::StoreError> {
+        let n = self
+            .store
+            .count_cometd_sessions()
+            .await
+            .map_err(|e| unavailable(&e))?;
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
 }
 
 /// How often the metrics sampler reads the CometD counters.

@@ -137,12 +137,4 @@ impl Directory {
     }
 }
 
-/// The device id GWS shows for a user: their configured device, or (for users configured
-/// without one) their line, so every agent has a device to dial from and a `deviceUri`.
-pub fn device_of(actor: &Actor) -> Option<String> {
-    actor
-        .device_id
-        .as_ref()
-        .map(|device| device.as_str().to_owned())
-        .or_else(|| actor.phone_number.as_ref().map(ToString::to_string))
-}
+pub use confer_render::gws::device_of;

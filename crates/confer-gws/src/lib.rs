@@ -17,7 +17,7 @@ pub mod directory;
 pub mod error;
 pub mod feed;
 mod ids;
-pub mod render;
+pub use confer_render::gws as render;
 pub mod rest;
 pub mod wire;
 
@@ -95,10 +95,17 @@ impl GwsDialect {
         &self.feed
     }
 
-    /// Closes notification sessions (held connects are answered with `reconnect: none`) and
-    /// stops the background tasks; called when the server stops.
+    /// Ends this node's part in the notification sessions and stops the background tasks; called
+    /// when the server stops. On a shared store (PostgreSQL) the sessions live on: held connects
+    /// are answered `reconnect: retry` and the clients continue on another node. With the
+    /// embedded store the sessions die with the node, so clients are told not to retry here.
     pub async fn shutdown(&self) {
-        self.cometd.shutdown(ShutdownMode::Close).await;
+        let mode = if self.rest.app.config.database_url.is_some() {
+            ShutdownMode::Handover
+        } else {
+            ShutdownMode::Close
+        };
+        self.cometd.shutdown(mode).await;
         let _ = self.stop.send(true);
         let take = |slot: &Mutex<Option<JoinHandle<()>>>| {
             slot.lock().unwrap_or_else(PoisonError::into_inner).take()

@@ -102,6 +102,14 @@ fn every_spec_struct_has_a_seed_sample_or_is_a_part_of_one() {
         "OriginalSessionMember",
         "NewSession",
         "InviteChatMember",
+        "PhoneDestination",
+        "SingleStepConferenceRequest",
+        "CallOperationRequest",
+        "DialRequest",
+        "SupervisorMonitoringRequest",
+        "ChatTargetRequest",
+        "ChatAcceptRequest",
+        "ChatMessageRequest",
     ];
     let sampled: Vec<String> = json_samples()
         .into_iter()

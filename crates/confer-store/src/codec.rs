@@ -91,6 +91,44 @@ pub(crate) fn check_user(user: &crate::records::UserRecord) -> Result<(), StoreE
     Ok(())
 }
 
+/// Refuses CometD sessions that are bugs in the caller.
+pub(crate) fn check_cometd_session(
+    session: &crate::records::CometdSessionRecord,
+) -> Result<(), StoreError> {
+    if session.client_id.is_empty() {
+        return Err(StoreError::Invalid(
+            "a CometD session's client id must not be empty".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A session's subscriptions as both backends aggregate them: a JSON array of
+/// `[pattern, since]` pairs.
+pub(crate) fn parse_cometd_subscriptions(
+    value: &Value,
+) -> Result<Vec<crate::records::CometdSubscription>, StoreError> {
+    let bad = || {
+        StoreError::corrupt(
+            format!("CometD subscriptions {value}"),
+            std::io::Error::other("expected an array of [pattern, since] pairs"),
+        )
+    };
+    let Some(pairs) = value.as_array() else {
+        return Err(bad());
+    };
+    pairs
+        .iter()
+        .map(|pair| match pair.as_array().map(Vec::as_slice) {
+            Some([Value::String(pattern), since]) => Ok(crate::records::CometdSubscription {
+                pattern: pattern.clone(),
+                since: since.as_u64().ok_or_else(bad)?,
+            }),
+            _ => Err(bad()),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -28,7 +28,8 @@ pub mod testing;
 pub use error::StoreError;
 pub use postgres::{PgStore, PgStoreOptions};
 pub use records::{
-    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, NewEvent, StoredEvent, UserRecord,
+    CometdConnect, CometdSessionRecord, CometdSubscription, Commit, CommitOutcome,
+    ConferenceRecord, IdempotencyRecord, NewEvent, StoredEvent, UserRecord,
 };
 pub use sqlite::SqliteStore;
 pub use store::{Store, StoreResult};

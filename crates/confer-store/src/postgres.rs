@@ -51,12 +51,14 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::codec::{
-    check_commit, check_user, from_sql_int, json_text, now_ms, sql_limit, to_sql_int,
+    check_cometd_session, check_commit, check_user, from_sql_int, json_text, now_ms,
+    parse_cometd_subscriptions, sql_limit, to_sql_int,
 };
 use crate::error::{StoreError, classify, is_unique_violation};
 use crate::migrations;
 use crate::records::{
-    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, StoredEvent, UserRecord,
+    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
+    StoredEvent, UserRecord,
 };
 use crate::store::{Store, StoreResult};
 
@@ -326,6 +328,36 @@ fn user_from_row(row: &PgRow) -> StoreResult<UserRecord> {
         username: row.try_get("username").map_err(get)?,
         password_hash: row.try_get("password_hash").map_err(get)?,
         profile: row.try_get::<Json<Value>, _>("profile").map_err(get)?.0,
+    })
+}
+
+/// The columns of a CometD session plus its subscriptions, aggregated in the same statement
+/// (one snapshot). `s` is the session row's alias.
+const COMETD_SESSION_COLUMNS: &str = "s.client_id, s.principal, s.principal_key, s.ack, \
+     s.cursor_seq, s.connected, s.last_connect_ms, s.expires_at_ms, \
+     COALESCE((SELECT jsonb_agg(jsonb_build_array(x.pattern, x.since) ORDER BY x.since, x.pattern) \
+               FROM cometd_subscriptions x WHERE x.client_id = s.client_id), '[]'::jsonb) \
+     AS subscriptions";
+
+fn cometd_session_from_row(row: &PgRow) -> StoreResult<CometdSessionRecord> {
+    let get = |e| classify("decode CometD session", e);
+    let int = |name: &'static str| -> StoreResult<u64> {
+        from_sql_int(name, row.try_get::<i64, _>(name).map_err(get)?)
+    };
+    Ok(CometdSessionRecord {
+        client_id: row.try_get("client_id").map_err(get)?,
+        principal: row.try_get::<Json<Value>, _>("principal").map_err(get)?.0,
+        principal_key: row.try_get("principal_key").map_err(get)?,
+        subscriptions: parse_cometd_subscriptions(
+            &row.try_get::<Json<Value>, _>("subscriptions")
+                .map_err(get)?
+                .0,
+        )?,
+        ack: row.try_get("ack").map_err(get)?,
+        cursor: int("cursor_seq")?,
+        connected: row.try_get("connected").map_err(get)?,
+        last_connect_ms: int("last_connect_ms")?,
+        expires_at_ms: int("expires_at_ms")?,
     })
 }
 
@@ -702,6 +734,164 @@ impl Store for PgStore {
         .await
         .map_err(|e| classify("list_users", e))?;
         rows.iter().map(user_from_row).collect()
+    }
+
+    async fn create_cometd_session(&self, session: CometdSessionRecord) -> StoreResult<bool> {
+        check_cometd_session(&session)?;
+        let op = "create_cometd_session";
+        let mut tx = self.pool.begin().await.map_err(|e| classify(op, e))?;
+        let inserted = sqlx::query(
+            "INSERT INTO cometd_sessions (client_id, principal, principal_key, ack, cursor_seq, \
+             connected, last_connect_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&session.client_id)
+        .bind(Json(&session.principal))
+        .bind(&session.principal_key)
+        .bind(session.ack)
+        .bind(to_sql_int("cursor", session.cursor)?)
+        .bind(session.connected)
+        .bind(to_sql_int("last_connect_ms", session.last_connect_ms)?)
+        .bind(to_sql_int("expires_at_ms", session.expires_at_ms)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(op, e))?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(false);
+        }
+        for sub in &session.subscriptions {
+            sqlx::query(
+                "INSERT INTO cometd_subscriptions (client_id, pattern, since) \
+                 VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            )
+            .bind(&session.client_id)
+            .bind(&sub.pattern)
+            .bind(to_sql_int("since", sub.since)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?;
+        }
+        tx.commit().await.map_err(|e| classify(op, e))?;
+        Ok(true)
+    }
+
+    async fn load_cometd_session(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<CometdSessionRecord>> {
+        sqlx::query(AssertSqlSafe(format!(
+            "SELECT {COMETD_SESSION_COLUMNS} FROM cometd_sessions s WHERE s.client_id = $1"
+        )))
+        .bind(client_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| classify("load_cometd_session", e))?
+        .as_ref()
+        .map(cometd_session_from_row)
+        .transpose()
+    }
+
+    async fn add_cometd_subscription(
+        &self,
+        client_id: &str,
+        pattern: &str,
+        since: u64,
+    ) -> StoreResult<bool> {
+        // FOR KEY SHARE keeps the session from being deleted between the check and the insert
+        // (a delete on another node waits for this statement's transaction), so the foreign
+        // key cannot fail and the answer is exact.
+        let found: i64 = sqlx::query_scalar(
+            "WITH s AS (SELECT client_id FROM cometd_sessions WHERE client_id = $1 FOR KEY SHARE), \
+                  ins AS (INSERT INTO cometd_subscriptions (client_id, pattern, since) \
+                          SELECT client_id, $2, $3 FROM s ON CONFLICT DO NOTHING) \
+             SELECT count(*) FROM s",
+        )
+        .bind(client_id)
+        .bind(pattern)
+        .bind(to_sql_int("since", since)?)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| classify("add_cometd_subscription", e))?;
+        Ok(found > 0)
+    }
+
+    async fn remove_cometd_subscription(
+        &self,
+        client_id: &str,
+        pattern: &str,
+    ) -> StoreResult<bool> {
+        let found: i64 = sqlx::query_scalar(
+            "WITH del AS (DELETE FROM cometd_subscriptions WHERE client_id = $1 AND pattern = $2) \
+             SELECT count(*) FROM cometd_sessions WHERE client_id = $1",
+        )
+        .bind(client_id)
+        .bind(pattern)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| classify("remove_cometd_subscription", e))?;
+        Ok(found > 0)
+    }
+
+    async fn record_cometd_connect(
+        &self,
+        client_id: &str,
+        update: CometdConnect,
+    ) -> StoreResult<Option<CometdSessionRecord>> {
+        let cursor = update
+            .cursor_at_least
+            .map(|c| to_sql_int("cursor", c))
+            .transpose()?;
+        // One statement: the cursor only goes up (GREATEST), whichever node writes last, and
+        // the reply is the row this update produced.
+        sqlx::query(AssertSqlSafe(format!(
+            "WITH s AS (UPDATE cometd_sessions \
+                        SET cursor_seq = GREATEST(cursor_seq, COALESCE($2, cursor_seq)), \
+                            connected = TRUE, last_connect_ms = $3, expires_at_ms = $4 \
+                        WHERE client_id = $1 RETURNING *) \
+             SELECT {COMETD_SESSION_COLUMNS} FROM s"
+        )))
+        .bind(client_id)
+        .bind(cursor)
+        .bind(to_sql_int("now_ms", update.now_ms)?)
+        .bind(to_sql_int("expires_at_ms", update.expires_at_ms)?)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(|e| classify("record_cometd_connect", e))?
+        .as_ref()
+        .map(cometd_session_from_row)
+        .transpose()
+    }
+
+    async fn delete_cometd_session(&self, client_id: &str) -> StoreResult<bool> {
+        let deleted = sqlx::query("DELETE FROM cometd_sessions WHERE client_id = $1")
+            .bind(client_id)
+            .execute(&self.pool)
+            .await
+            .map_err(|e| classify("delete_cometd_session", e))?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn expired_cometd_sessions(&self, now_ms: u64, limit: u32) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT client_id FROM cometd_sessions WHERE expires_at_ms < $1 \
+             ORDER BY expires_at_ms LIMIT $2",
+        )
+        .bind(to_sql_int("now_ms", now_ms)?)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify("expired_cometd_sessions", e))
+    }
+
+    async fn count_cometd_sessions(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cometd_sessions")
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| classify("count_cometd_sessions", e))?;
+        from_sql_int("CometD session count", n)
     }
 }
 

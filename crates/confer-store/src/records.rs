@@ -111,3 +111,43 @@ impl CommitOutcome {
         (self.last_seq + 1).saturating_sub(self.first_seq)
     }
 }
+
+/// One subscription of a CometD session: a channel pattern and the log position it was made at
+/// (only entries after `since` are delivered through it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CometdSubscription {
+    pub pattern: String,
+    pub since: u64,
+}
+
+/// A CometD (Bayeux) session as stored, so that any node can continue a session another node
+/// created. The store does not interpret the principal or the patterns.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CometdSessionRecord {
+    /// The Bayeux clientId; must not be empty.
+    pub client_id: String,
+    /// The authenticated identity, as the server serialized it.
+    pub principal: Value,
+    /// What notifications are addressed to (the user id).
+    pub principal_key: String,
+    /// One per pattern; loaded ordered by `since`, then pattern.
+    pub subscriptions: Vec<CometdSubscription>,
+    /// Whether the client negotiated the acknowledge extension.
+    pub ack: bool,
+    /// Position in the notification log up to which everything was delivered or acknowledged.
+    /// Only ever raised ([`Store::record_cometd_connect`](crate::Store::record_cometd_connect)).
+    pub cursor: u64,
+    /// Whether a connect has been received yet.
+    pub connected: bool,
+    pub last_connect_ms: u64,
+    pub expires_at_ms: u64,
+}
+
+/// What one `/meta/connect` changes in a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CometdConnect {
+    /// Raise the cursor to at least this; a lower value leaves it as it is.
+    pub cursor_at_least: Option<u64>,
+    pub now_ms: u64,
+    pub expires_at_ms: u64,
+}

@@ -32,12 +32,14 @@ use sqlx::{
 use tokio::sync::{Mutex, watch};
 
 use crate::codec::{
-    check_commit, check_user, from_sql_int, json_text, now_ms, parse_json, sql_limit, to_sql_int,
+    check_cometd_session, check_commit, check_user, from_sql_int, json_text, now_ms,
+    parse_cometd_subscriptions, parse_json, sql_limit, to_sql_int,
 };
 use crate::error::{StoreError, classify, is_unique_violation};
 use crate::migrations;
 use crate::records::{
-    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, StoredEvent, UserRecord,
+    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
+    StoredEvent, UserRecord,
 };
 use crate::store::{Store, StoreResult};
 
@@ -222,6 +224,38 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
             "user profile",
             &row.try_get::<String, _>("profile").map_err(get)?,
         )?,
+    })
+}
+
+/// A CometD session with its subscriptions in one statement (one snapshot).
+const COMETD_SESSION_SELECT: &str = "SELECT client_id, principal, principal_key, ack, cursor_seq, \
+     connected, last_connect_ms, expires_at_ms, \
+     (SELECT json_group_array(json_array(pattern, since)) FROM \
+        (SELECT pattern, since FROM cometd_subscriptions s \
+         WHERE s.client_id = cometd_sessions.client_id ORDER BY since, pattern)) AS subscriptions \
+     FROM cometd_sessions WHERE client_id = ?";
+
+fn cometd_session_from_row(row: &SqliteRow) -> StoreResult<CometdSessionRecord> {
+    let get = |e| classify("decode CometD session", e);
+    let int = |name: &'static str| -> StoreResult<u64> {
+        from_sql_int(name, row.try_get::<i64, _>(name).map_err(get)?)
+    };
+    Ok(CometdSessionRecord {
+        client_id: row.try_get("client_id").map_err(get)?,
+        principal: parse_json(
+            "CometD principal",
+            &row.try_get::<String, _>("principal").map_err(get)?,
+        )?,
+        principal_key: row.try_get("principal_key").map_err(get)?,
+        subscriptions: parse_cometd_subscriptions(&parse_json(
+            "CometD subscriptions",
+            &row.try_get::<String, _>("subscriptions").map_err(get)?,
+        )?)?,
+        ack: row.try_get("ack").map_err(get)?,
+        cursor: int("cursor_seq")?,
+        connected: row.try_get("connected").map_err(get)?,
+        last_connect_ms: int("last_connect_ms")?,
+        expires_at_ms: int("expires_at_ms")?,
     })
 }
 
@@ -628,4 +662,190 @@ impl Store for SqliteStore {
         .map_err(|e| classify("list_users", e))?;
         rows.iter().map(user_from_row).collect()
     }
+
+    async fn create_cometd_session(&self, session: CometdSessionRecord) -> StoreResult<bool> {
+        check_cometd_session(&session)?;
+        let op = "create_cometd_session";
+        let mut writer = self.writer.lock().await;
+        let mut tx = writer
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| classify(op, e))?;
+        let inserted = sqlx::query(
+            "INSERT INTO cometd_sessions (client_id, principal, principal_key, ack, cursor_seq, \
+             connected, last_connect_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&session.client_id)
+        .bind(json_text(&session.principal))
+        .bind(&session.principal_key)
+        .bind(session.ack)
+        .bind(to_sql_int("cursor", session.cursor)?)
+        .bind(session.connected)
+        .bind(to_sql_int("last_connect_ms", session.last_connect_ms)?)
+        .bind(to_sql_int("expires_at_ms", session.expires_at_ms)?)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| classify(op, e))?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            return Ok(false);
+        }
+        for sub in &session.subscriptions {
+            sqlx::query(
+                "INSERT INTO cometd_subscriptions (client_id, pattern, since) VALUES (?, ?, ?) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&session.client_id)
+            .bind(&sub.pattern)
+            .bind(to_sql_int("since", sub.since)?)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(op, e))?;
+        }
+        tx.commit().await.map_err(|e| classify(op, e))?;
+        Ok(true)
+    }
+
+    async fn load_cometd_session(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<CometdSessionRecord>> {
+        sqlx::query(COMETD_SESSION_SELECT)
+            .bind(client_id)
+            .fetch_optional(&self.readers)
+            .await
+            .map_err(|e| classify("load_cometd_session", e))?
+            .as_ref()
+            .map(cometd_session_from_row)
+            .transpose()
+    }
+
+    async fn add_cometd_subscription(
+        &self,
+        client_id: &str,
+        pattern: &str,
+        since: u64,
+    ) -> StoreResult<bool> {
+        let op = "add_cometd_subscription";
+        let since = to_sql_int("since", since)?;
+        // One writer: the existence check and the insert cannot be split by a delete.
+        let mut writer = self.writer.lock().await;
+        let added = sqlx::query(
+            "INSERT INTO cometd_subscriptions (client_id, pattern, since) \
+             SELECT client_id, ?, ? FROM cometd_sessions WHERE client_id = ? \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(pattern)
+        .bind(since)
+        .bind(client_id)
+        .execute(&mut *writer)
+        .await
+        .map_err(|e| classify(op, e))?
+        .rows_affected();
+        if added == 1 {
+            return Ok(true);
+        }
+        session_exists(&mut writer, client_id, op).await
+    }
+
+    async fn remove_cometd_subscription(
+        &self,
+        client_id: &str,
+        pattern: &str,
+    ) -> StoreResult<bool> {
+        let op = "remove_cometd_subscription";
+        let mut writer = self.writer.lock().await;
+        sqlx::query("DELETE FROM cometd_subscriptions WHERE client_id = ? AND pattern = ?")
+            .bind(client_id)
+            .bind(pattern)
+            .execute(&mut *writer)
+            .await
+            .map_err(|e| classify(op, e))?;
+        session_exists(&mut writer, client_id, op).await
+    }
+
+    async fn record_cometd_connect(
+        &self,
+        client_id: &str,
+        update: CometdConnect,
+    ) -> StoreResult<Option<CometdSessionRecord>> {
+        let op = "record_cometd_connect";
+        let cursor = update
+            .cursor_at_least
+            .map(|c| to_sql_int("cursor", c))
+            .transpose()?;
+        let mut writer = self.writer.lock().await;
+        let updated = sqlx::query(
+            "UPDATE cometd_sessions SET cursor_seq = max(cursor_seq, coalesce(?, cursor_seq)), \
+             connected = 1, last_connect_ms = ?, expires_at_ms = ? WHERE client_id = ?",
+        )
+        .bind(cursor)
+        .bind(to_sql_int("now_ms", update.now_ms)?)
+        .bind(to_sql_int("expires_at_ms", update.expires_at_ms)?)
+        .bind(client_id)
+        .execute(&mut *writer)
+        .await
+        .map_err(|e| classify(op, e))?
+        .rows_affected();
+        if updated == 0 {
+            return Ok(None);
+        }
+        // Still the writer: nothing can change the session between the update and this read.
+        sqlx::query(COMETD_SESSION_SELECT)
+            .bind(client_id)
+            .fetch_optional(&mut *writer)
+            .await
+            .map_err(|e| classify(op, e))?
+            .as_ref()
+            .map(cometd_session_from_row)
+            .transpose()
+    }
+
+    async fn delete_cometd_session(&self, client_id: &str) -> StoreResult<bool> {
+        let mut writer = self.writer.lock().await;
+        // Subscriptions go with it (ON DELETE CASCADE; foreign keys are on).
+        let deleted = sqlx::query("DELETE FROM cometd_sessions WHERE client_id = ?")
+            .bind(client_id)
+            .execute(&mut *writer)
+            .await
+            .map_err(|e| classify("delete_cometd_session", e))?
+            .rows_affected();
+        Ok(deleted == 1)
+    }
+
+    async fn expired_cometd_sessions(&self, now_ms: u64, limit: u32) -> StoreResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT client_id FROM cometd_sessions WHERE expires_at_ms < ? \
+             ORDER BY expires_at_ms LIMIT ?",
+        )
+        .bind(to_sql_int("now_ms", now_ms)?)
+        .bind(sql_limit(limit))
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|e| classify("expired_cometd_sessions", e))
+    }
+
+    async fn count_cometd_sessions(&self) -> StoreResult<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cometd_sessions")
+            .fetch_one(&self.readers)
+            .await
+            .map_err(|e| classify("count_cometd_sessions", e))?;
+        from_sql_int("CometD session count", n)
+    }
+}
+
+async fn session_exists(
+    conn: &mut SqliteConnection,
+    client_id: &str,
+    op: &'static str,
+) -> StoreResult<bool> {
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT 1 FROM cometd_sessions WHERE client_id = ?")
+            .bind(client_id)
+            .fetch_optional(conn)
+            .await
+            .map_err(|e| classify(op, e))?;
+    Ok(found.is_some())
 }

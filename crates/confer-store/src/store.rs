@@ -5,7 +5,8 @@ use tokio::sync::watch;
 
 use crate::error::StoreError;
 use crate::records::{
-    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, StoredEvent, UserRecord,
+    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
+    StoredEvent, UserRecord,
 };
 
 /// Shorthand for store results.
@@ -100,4 +101,51 @@ pub trait Store: Send + Sync + 'static {
     /// The value of a shared setting; when it has none yet, `value` is stored and returned. The
     /// first writer wins, so concurrent nodes all get the same value.
     async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    // ---- CometD sessions ---------------------------------------------------------------------
+    //
+    // Kept here so that a session created on one node can be continued on any other. Each
+    // method is one narrow change (a subscription, a connect), never "save the whole record":
+    // two requests of one session may run at once on two nodes, and a whole-record write would
+    // undo the other's change.
+
+    /// Stores a new session with its subscriptions; `false` (nothing stored) if the client id
+    /// is taken.
+    async fn create_cometd_session(&self, session: CometdSessionRecord) -> StoreResult<bool>;
+
+    /// The session with its subscriptions, read consistently.
+    async fn load_cometd_session(
+        &self,
+        client_id: &str,
+    ) -> StoreResult<Option<CometdSessionRecord>>;
+
+    /// Adds a subscription, keeping an existing one for the same pattern (and its `since`).
+    /// `false` if the session does not exist.
+    async fn add_cometd_subscription(
+        &self,
+        client_id: &str,
+        pattern: &str,
+        since: u64,
+    ) -> StoreResult<bool>;
+
+    /// Removes a subscription. `false` if the session does not exist.
+    async fn remove_cometd_subscription(&self, client_id: &str, pattern: &str)
+    -> StoreResult<bool>;
+
+    /// Records a connect: `cursor = max(cursor, cursor_at_least)` (never lowered), `connected`,
+    /// the connect time and the expiry. The updated session, `None` if it does not exist.
+    async fn record_cometd_connect(
+        &self,
+        client_id: &str,
+        update: CometdConnect,
+    ) -> StoreResult<Option<CometdSessionRecord>>;
+
+    /// Deletes a session and its subscriptions; `false` if it did not exist.
+    async fn delete_cometd_session(&self, client_id: &str) -> StoreResult<bool>;
+
+    /// Up to `limit` sessions with `expires_at_ms < now_ms`, soonest expired first.
+    async fn expired_cometd_sessions(&self, now_ms: u64, limit: u32) -> StoreResult<Vec<String>>;
+
+    /// Number of sessions (of every node).
+    async fn count_cometd_sessions(&self) -> StoreResult<u64>;
 }

@@ -1,4 +1,5 @@
 //! The `confer` server: composes the dialects (GWS, Evo, gRPC) around the application layer
 //! (`confer-app`). See ARCHITECTURE.md for the map.
 
+pub mod openapi;
 pub mod server;

@@ -111,6 +111,7 @@ fn router(app: &Arc<App>, gws: &GwsDialect) -> Router {
         )
         .merge(gws.router())
         .merge(confer_evo::router(app.clone()))
+        .merge(crate::openapi::router())
         .route_layer(middleware::from_fn_with_state(
             app.metrics.clone(),
             metrics::track_requests,

@@ -20,52 +20,10 @@ const CLIENT_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/grpc_intero
 /// The virtualenv with the pinned client, created (and the requirements installed) when missing
 /// or when the requirements changed. A marker file written last tells a complete one.
 fn python_client() -> PathBuf {
-    let requirements = Path::new(CLIENT_DIR).join("requirements.txt");
-    let pins = std::fs::read_to_string(&requirements).expect("read requirements.txt");
-    // The pins themselves name the venv, so a changed pin gets a fresh one.
-    let tag: u64 = pins.bytes().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3)
-    });
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("grpc-interop-venv-{tag:016x}"));
-    let python = venv.join("bin/python");
-    let ready = venv.join(".installed");
-    if ready.exists() {
-        return python;
-    }
-    let _ = std::fs::remove_dir_all(&venv);
-    let python3 = std::env::var("PYTHON").unwrap_or_else(|_| "python3".to_owned());
-    run(
-        Command::new(&python3).args(["-m", "venv"]).arg(&venv),
-        "create the virtualenv",
-    );
-    run(
-        Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(&requirements),
-        "install the pinned Python gRPC client from PyPI",
-    );
-    std::fs::write(&ready, pins).expect("mark the virtualenv complete");
-    python
-}
-
-fn run(command: &mut Command, what: &str) {
-    let output = command
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|error| panic!("cannot {what}: {error}"));
-    assert!(
-        output.status.success(),
-        "could not {what}:\n{}\n{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    support::python::venv(
+        "grpc-interop",
+        &Path::new(CLIENT_DIR).join("requirements.txt"),
+    )
 }
 
 #[test]

@@ -17,7 +17,7 @@ use std::time::Duration;
 use gws_support::{
     CHAT_ID, CHAT_REMOVAL, Gws, Login, VOICE_CALL_ID, VOICE_REMOVAL, assert_matches_sample,
     eventually,
-    node::{Script, event, messages},
+    node::{self, Script, event, messages},
     proxy::Proxy,
 };
 use serde_json::{Value, json};
@@ -42,7 +42,11 @@ fn cookie_auth(login: &Login) -> String {
 
 /// Starts `listen.mjs` and waits until it is subscribed.
 async fn listener(url: &str, transport: &str, auth: &str, expected: usize) -> Script {
-    let mut node = Script::start("listen.mjs", &[url, transport, auth, &expected.to_string()]);
+    let mut node = Script::start(
+        &node::dir(),
+        "listen.mjs",
+        &[url, transport, auth, &expected.to_string()],
+    );
     let handshake = node.wait_for(WAIT, |v| event(v, "handshake")).await;
     assert_eq!(handshake["successful"], true, "{handshake}");
     assert_eq!(handshake["transport"], transport, "{handshake}");
@@ -162,7 +166,11 @@ async fn channel_rules_and_a_refused_handshake() {
     let gws = Gws::new(&server.url(""));
     let url = gws.notifications();
     for transport in ["websocket", "long-polling"] {
-        let node = Script::start("rules.mjs", &[&url, transport, &basic_auth("agent15000")]);
+        let node = Script::start(
+            &node::dir(),
+            "rules.mjs",
+            &[&url, transport, &basic_auth("agent15000")],
+        );
         let (code, lines) = node.finish(WAIT).await;
         assert_eq!(code, Some(0), "{lines:#?}");
         let outcomes: Vec<(Value, Value, Value)> = lines
@@ -195,7 +203,7 @@ async fn channel_rules_and_a_refused_handshake() {
         );
 
         let wrong = json!({ "basic": "agent15000:wrong" }).to_string();
-        let node = Script::start("denied.mjs", &[&url, transport, &wrong]);
+        let node = Script::start(&node::dir(), "denied.mjs", &[&url, transport, &wrong]);
         let (code, lines) = node.finish(WAIT).await;
         assert_eq!(code, Some(0), "{lines:#?}");
         let handshakes: Vec<&Value> = lines.iter().filter(|v| event(v, "handshake")).collect();

@@ -47,6 +47,29 @@ fn target_user(params: &Params) -> Result<UserId, GwsError> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v2/me/chats/{id}",
+    tag = "GWS chat",
+    operation_id = "gwsChatOperation",
+    summary = "An operation on a chat.",
+    description = "`RemoveParticipantFromConference` (seed 003), `Invite`, `Consult` (the reply carries `referenceId`), `Accept`, `Reject`, `Leave`, `Complete`, `SendMessage`.",
+    params(("id" = String, Path, description = "The chat id."), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: a retry with the same key answers the original success and changes nothing.")),
+    request_body(
+        content = super::openapi::ChatOperation,
+        description = "`operationName` and its parameters. Any `Content-Type` is read as JSON.",
+        examples(
+            ("RemoveParticipantFromConference" = (summary = "Seed 003: remove chat_consult by targetUri", value = json!(super::openapi::sample("chat_remove_request")))),
+            ("SendMessage" = (value = json!({"operationName": "SendMessage", "text": "One moment please"}))),
+            ("Invite" = (value = json!({"operationName": "Invite", "targetPath": "/users/c30d06daa1ea43b8be79f9b071f30d70"}))),
+        )
+    ),
+    responses(
+        (status = 200, description = "`{\"statusCode\":0}` (with `referenceId` for `Invite` and `Consult`): done and committed.", body = confer_model::gws_common::StatusReply, example = json!(super::openapi::sample("chat_remove_reply"))),
+        super::openapi::OperationErrors,
+    ),
+    security(("basic" = [], "gws_csrf" = []), ("gws_session" = [], "gws_csrf" = []))
+)]
 pub async fn operation(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,

@@ -102,6 +102,27 @@ async fn find_call(
         .map(|conference| conference.id))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v2/me/devices/{id}",
+    tag = "GWS voice",
+    operation_id = "gwsDeviceOperation",
+    summary = "Supervisor monitoring from the user's own device.",
+    description = "`ListenIn`, `Coach`, `BargeIn` (on the monitored agent's current call) and `CancelSupervisorMonitoring`.",
+    params(("id" = String, Path, description = "The supervisor's own device id."), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: a retry with the same key answers the original success and changes nothing.")),
+    request_body(
+        content = super::openapi::DeviceOperation,
+        description = "`operationName` and its parameters. Any `Content-Type` is read as JSON.",
+        examples(
+            ("ListenIn" = (value = json!({"operationName": "ListenIn", "targetDeviceUri": "http://127.0.0.1:8080/api/v2/devices/631608b3", "supervisorMonitoringScope": "Call"}))),
+        )
+    ),
+    responses(
+        (status = 200, description = "`{\"statusCode\":0}`: done and committed.", body = confer_model::gws_common::StatusReply, example = json!({"statusCode": 0})),
+        super::openapi::OperationErrors,
+    ),
+    security(("basic" = [], "gws_csrf" = []), ("gws_session" = [], "gws_csrf" = []))
+)]
 pub async fn operation(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -177,6 +198,27 @@ pub async fn operation(
 }
 
 /// `POST /api/v2/me/devices/{id}/calls` with `Dial`: a new call from the caller's line.
+#[utoipa::path(
+    post,
+    path = "/api/v2/me/devices/{id}/calls",
+    tag = "GWS voice",
+    operation_id = "gwsDial",
+    summary = "Make a call from the user's device.",
+    description = "`Dial` with `destination.phoneNumber` and optional `userData`.",
+    params(("id" = String, Path, description = "The user's own device id."), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: a retry with the same key answers the original success and changes nothing.")),
+    request_body(
+        content = super::openapi::DialOperation,
+        description = "`operationName` and its parameters. Any `Content-Type` is read as JSON.",
+        examples(
+            ("Dial" = (value = json!({"operationName": "Dial", "destination": {"phoneNumber": "15002"}}))),
+        )
+    ),
+    responses(
+        (status = 200, description = "`{\"statusCode\":0}`: the call was made and committed.", body = confer_model::gws_common::StatusReply, example = json!({"statusCode": 0})),
+        super::openapi::OperationErrors,
+    ),
+    security(("basic" = [], "gws_csrf" = []), ("gws_session" = [], "gws_csrf" = []))
+)]
 pub async fn dial(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,

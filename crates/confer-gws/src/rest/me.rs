@@ -34,6 +34,18 @@ fn not_found(noun: ConferenceNoun, id: &str) -> GwsError {
 }
 
 /// `GET /api/v2/me`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me",
+    tag = "GWS voice",
+    operation_id = "gwsGetMe",
+    summary = "The signed-in user.",
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::UserReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn me(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -42,6 +54,18 @@ pub async fn me(
 }
 
 /// `GET /api/v2/me/calls`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me/calls",
+    tag = "GWS voice",
+    operation_id = "gwsListCalls",
+    summary = "The user's live calls.",
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::CallsReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn calls(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -61,6 +85,19 @@ pub async fn calls(
 }
 
 /// `GET /api/v2/me/calls/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me/calls/{id}",
+    tag = "GWS voice",
+    operation_id = "gwsGetCall",
+    summary = "One call, as the user sees it.",
+    params(("id" = String, Path, description = "The call id.")),
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::CallReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn call(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -80,6 +117,18 @@ pub async fn call(
 }
 
 /// `GET /api/v2/me/chats`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me/chats",
+    tag = "GWS chat",
+    operation_id = "gwsListChats",
+    summary = "The user's live chats.",
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::ChatsReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn chats(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -98,6 +147,19 @@ pub async fn chats(
 }
 
 /// `GET /api/v2/me/chats/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me/chats/{id}",
+    tag = "GWS chat",
+    operation_id = "gwsGetChat",
+    summary = "One chat, as the user sees it.",
+    params(("id" = String, Path, description = "The chat id.")),
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::ChatReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn chat(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -116,6 +178,19 @@ pub async fn chat(
 }
 
 /// `GET /api/v2/me/chats/{id}/messages`: the whole message log, as the agent may read it.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me/chats/{id}/messages",
+    tag = "GWS chat",
+    operation_id = "gwsGetChatMessages",
+    summary = "The chat's message log.",
+    params(("id" = String, Path, description = "The chat id.")),
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::MessagesReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn chat_messages(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -136,6 +211,18 @@ pub async fn chat_messages(
 }
 
 /// `GET /api/v2/me/devices`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me/devices",
+    tag = "GWS voice",
+    operation_id = "gwsListDevices",
+    summary = "The user's devices.",
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::DevicesReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn devices(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,
@@ -147,6 +234,19 @@ pub async fn devices(
 }
 
 /// `GET /api/v2/me/devices/{id}`.
+#[utoipa::path(
+    get,
+    path = "/api/v2/me/devices/{id}",
+    tag = "GWS voice",
+    operation_id = "gwsGetDevice",
+    summary = "One of the user's devices.",
+    params(("id" = String, Path, description = "The device id (the user's own).")),
+    responses(
+        (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::DeviceReply),
+        super::openapi::ReadErrors,
+    ),
+    security(("basic" = []), ("gws_session" = []))
+)]
 pub async fn device(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,

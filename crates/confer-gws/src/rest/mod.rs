@@ -16,6 +16,7 @@
 mod chat;
 mod devices;
 mod me;
+pub mod openapi;
 pub mod params;
 mod voice;
 

@@ -19,6 +19,29 @@ pub const REMOVE: &str = "RemoveParticipantFromConference";
 /// The operations of this resource, for error messages.
 const RESOURCE: &str = "a call";
 
+#[utoipa::path(
+    post,
+    path = "/api/v2/me/calls/{id}",
+    tag = "GWS voice",
+    operation_id = "gwsCallOperation",
+    summary = "An operation on a call.",
+    description = "`RemoveParticipantFromConference` (seed 000), `SingleStepConference`, `Answer`, `Hangup`, `ClearCall`, `Hold`, `Retrieve`. Clients learn the result from CometD notifications.",
+    params(("id" = String, Path, description = "The call id."), ("Idempotency-Key" = Option<String>, Header, description = "Makes the request safe to retry: a retry with the same key answers the original success and changes nothing.")),
+    request_body(
+        content = super::openapi::CallOperation,
+        description = "`operationName` and its parameters. Any `Content-Type` is read as JSON.",
+        examples(
+            ("RemoveParticipantFromConference" = (summary = "Seed 000: remove 15001 from the conference", value = json!(super::openapi::sample("voice_remove_request")))),
+            ("SingleStepConference" = (value = json!({"operationName": "SingleStepConference", "destination": {"phoneNumber": "15003"}}))),
+            ("Hold" = (value = json!({"operationName": "Hold"}))),
+        )
+    ),
+    responses(
+        (status = 200, description = "`{\"statusCode\":0}`: done and committed.", body = confer_model::gws_common::StatusReply, example = json!(super::openapi::sample("voice_remove_reply"))),
+        super::openapi::OperationErrors,
+    ),
+    security(("basic" = [], "gws_csrf" = []), ("gws_session" = [], "gws_csrf" = []))
+)]
 pub async fn operation(
     State(rest): State<Shared>,
     Extension(auth): Extension<Authenticated>,

@@ -973,6 +973,78 @@ impl TryFrom<proto::ChatRemoveParticipantRequest> for gws_chat::ChatRemovePartic
     }
 }
 
+impl From<gws_chat::ChatTargetRequest> for proto::ChatTargetRequest {
+    fn from(value: gws_chat::ChatTargetRequest) -> Self {
+        Self {
+            operation_name: value.operation_name,
+            target_uri: value.target_uri,
+            target_path: value.target_path,
+        }
+    }
+}
+
+impl TryFrom<proto::ChatTargetRequest> for gws_chat::ChatTargetRequest {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::ChatTargetRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            operation_name: value.operation_name,
+            target_uri: value.target_uri,
+            target_path: value.target_path,
+        })
+    }
+}
+
+impl From<gws_chat::ChatAcceptRequest> for proto::ChatAcceptRequest {
+    fn from(value: gws_chat::ChatAcceptRequest) -> Self {
+        Self {
+            operation_name: value.operation_name,
+            nickname: value.nickname,
+        }
+    }
+}
+
+impl TryFrom<proto::ChatAcceptRequest> for gws_chat::ChatAcceptRequest {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::ChatAcceptRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            operation_name: value.operation_name,
+            nickname: value.nickname,
+        })
+    }
+}
+
+impl From<gws_chat::ChatMessageRequest> for proto::ChatMessageRequest {
+    fn from(value: gws_chat::ChatMessageRequest) -> Self {
+        Self {
+            operation_name: value.operation_name,
+            text: value.text,
+            message_type: value.message_type.map(|item| item.as_str().to_owned()),
+            treat_as: value.treat_as.map(|item| proto::TreatAs::from(item) as i32),
+        }
+    }
+}
+
+impl TryFrom<proto::ChatMessageRequest> for gws_chat::ChatMessageRequest {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::ChatMessageRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            operation_name: value.operation_name,
+            text: value.text,
+            message_type: value
+                .message_type
+                .map(|item| gws_chat::ChatMessageType::from_wire(&item)),
+            treat_as: value
+                .treat_as
+                .map(|item| support::enum_from_proto::<proto::TreatAs, gws_chat::TreatAs>(item))
+                .transpose()
+                .map_err(|e| e.at("treatAs"))?,
+        })
+    }
+}
+
 impl From<gws_common::StatusReply> for proto::StatusReply {
     fn from(value: gws_common::StatusReply) -> Self {
         Self {
@@ -1257,6 +1329,123 @@ impl TryFrom<proto::CallRemoveParticipantRequest> for gws_voice::CallRemoveParti
         Ok(Self {
             operation_name: value.operation_name,
             participant: value.participant,
+        })
+    }
+}
+
+impl From<gws_voice::PhoneDestination> for proto::PhoneDestination {
+    fn from(value: gws_voice::PhoneDestination) -> Self {
+        Self {
+            phone_number: value.phone_number,
+        }
+    }
+}
+
+impl TryFrom<proto::PhoneDestination> for gws_voice::PhoneDestination {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::PhoneDestination) -> Result<Self, ProtoError> {
+        Ok(Self {
+            phone_number: value.phone_number,
+        })
+    }
+}
+
+impl From<gws_voice::SingleStepConferenceRequest> for proto::SingleStepConferenceRequest {
+    fn from(value: gws_voice::SingleStepConferenceRequest) -> Self {
+        Self {
+            operation_name: value.operation_name,
+            destination: Some(proto::PhoneDestination::from(value.destination)),
+        }
+    }
+}
+
+impl TryFrom<proto::SingleStepConferenceRequest> for gws_voice::SingleStepConferenceRequest {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::SingleStepConferenceRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            operation_name: value.operation_name,
+            destination: gws_voice::PhoneDestination::try_from(support::required(
+                "destination",
+                value.destination,
+            )?)
+            .map_err(|e| e.at("destination"))?,
+        })
+    }
+}
+
+impl From<gws_voice::CallOperationRequest> for proto::CallOperationRequest {
+    fn from(value: gws_voice::CallOperationRequest) -> Self {
+        Self {
+            operation_name: value.operation_name,
+        }
+    }
+}
+
+impl TryFrom<proto::CallOperationRequest> for gws_voice::CallOperationRequest {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::CallOperationRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            operation_name: value.operation_name,
+        })
+    }
+}
+
+impl From<gws_voice::DialRequest> for proto::DialRequest {
+    fn from(value: gws_voice::DialRequest) -> Self {
+        Self {
+            operation_name: value.operation_name,
+            destination: Some(proto::PhoneDestination::from(value.destination)),
+            user_data: Some(value.user_data)
+                .filter(|map| !map.is_empty())
+                .map(support::json_object_to_proto),
+        }
+    }
+}
+
+impl TryFrom<proto::DialRequest> for gws_voice::DialRequest {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::DialRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            operation_name: value.operation_name,
+            destination: gws_voice::PhoneDestination::try_from(support::required(
+                "destination",
+                value.destination,
+            )?)
+            .map_err(|e| e.at("destination"))?,
+            user_data: value
+                .user_data
+                .map(support::json_object_from_proto)
+                .transpose()
+                .map_err(|e| e.at("userData"))?
+                .unwrap_or_default(),
+        })
+    }
+}
+
+impl From<gws_voice::SupervisorMonitoringRequest> for proto::SupervisorMonitoringRequest {
+    fn from(value: gws_voice::SupervisorMonitoringRequest) -> Self {
+        Self {
+            operation_name: value.operation_name,
+            target_device_uri: value.target_device_uri,
+            supervisor_monitoring_scope: value.supervisor_monitoring_scope,
+            supervisor_monitoring_mode: value.supervisor_monitoring_mode,
+        }
+    }
+}
+
+impl TryFrom<proto::SupervisorMonitoringRequest> for gws_voice::SupervisorMonitoringRequest {
+    type Error = ProtoError;
+
+    fn try_from(value: proto::SupervisorMonitoringRequest) -> Result<Self, ProtoError> {
+        Ok(Self {
+            operation_name: value.operation_name,
+            target_device_uri: value.target_device_uri,
+            supervisor_monitoring_scope: value.supervisor_monitoring_scope,
+            supervisor_monitoring_mode: value.supervisor_monitoring_mode,
         })
     }
 }

@@ -883,3 +883,77 @@ pub struct ChatRemoveParticipantRequest {
     #[serde(rename = "treatAs", default, skip_serializing_if = "Option::is_none")]
     pub treat_as: Option<TreatAs>,
 }
+
+/// `POST /api/v2/me/chats/{id}` with `operationName` `Invite` or `Consult`: bring another agent into the chat; the reply carries a `referenceId`.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct ChatTargetRequest {
+    /// `Invite` or `Consult`.
+    #[serde(rename = "operationName")]
+    pub operation_name: String,
+    /// The URI of the user to invite; required unless `targetPath` is given.
+    #[serde(rename = "targetUri", default, skip_serializing_if = "Option::is_none")]
+    pub target_uri: Option<String>,
+    /// The path of the user to invite (`/users/{userId}`); required unless `targetUri` is given.
+    #[serde(
+        rename = "targetPath",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_path: Option<String>,
+}
+
+/// `POST /api/v2/me/chats/{id}` with `operationName: Accept`: join a chat the user was invited to.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct ChatAcceptRequest {
+    /// `Accept`.
+    #[serde(rename = "operationName")]
+    pub operation_name: String,
+    /// The name shown to the others; default the user's name.
+    #[serde(rename = "nickname", default, skip_serializing_if = "Option::is_none")]
+    pub nickname: Option<String>,
+}
+
+/// `POST /api/v2/me/chats/{id}` with `operationName` `SendMessage`, `Leave`, `Complete` or `Reject`, with an optional message.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct ChatMessageRequest {
+    /// `SendMessage`, `Leave`, `Complete` or `Reject`.
+    #[serde(rename = "operationName")]
+    pub operation_name: String,
+    /// The message; required for `SendMessage`.
+    #[serde(rename = "text", default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The message's type; only with `text`. Default `Text`.
+    #[serde(
+        rename = "messageType",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub message_type: Option<ChatMessageType>,
+    /// How the message is treated; only with `text`. Default `Normal`.
+    #[serde(rename = "treatAs", default, skip_serializing_if = "Option::is_none")]
+    pub treat_as: Option<TreatAs>,
+}

@@ -661,3 +661,117 @@ pub struct CallRemoveParticipantRequest {
     #[serde(rename = "participant")]
     pub participant: String,
 }
+
+/// Where a voice operation dials or conferences: `{"phoneNumber": "15002"}`.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct PhoneDestination {
+    /// The number to dial.
+    #[serde(rename = "phoneNumber")]
+    pub phone_number: String,
+}
+
+/// `POST /api/v2/me/calls/{id}` with `operationName: SingleStepConference`: add a party to the call in one step.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct SingleStepConferenceRequest {
+    /// `SingleStepConference`.
+    #[serde(rename = "operationName")]
+    pub operation_name: String,
+    /// The party to add.
+    #[serde(rename = "destination")]
+    pub destination: PhoneDestination,
+}
+
+/// `POST /api/v2/me/calls/{id}` with an operation that takes no parameter: `Answer`, `Hangup`, `ClearCall`, `Hold`, `Retrieve`.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct CallOperationRequest {
+    /// `Answer`, `Hangup`, `ClearCall`, `Hold` or `Retrieve`.
+    #[serde(rename = "operationName")]
+    pub operation_name: String,
+}
+
+/// `POST /api/v2/me/devices/{id}/calls` with `operationName: Dial`: make a call from the user's device.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct DialRequest {
+    /// `Dial`.
+    #[serde(rename = "operationName")]
+    pub operation_name: String,
+    /// The number to call.
+    #[serde(rename = "destination")]
+    pub destination: PhoneDestination,
+    /// Key-value data to attach to the call.
+    #[serde(
+        rename = "userData",
+        default,
+        skip_serializing_if = "::indexmap::IndexMap::is_empty"
+    )]
+    pub user_data: ::indexmap::IndexMap<String, ::serde_json::Value>,
+}
+
+/// `POST /api/v2/me/devices/{id}` with `operationName` `ListenIn`, `Coach`, `BargeIn` (monitor an agent's call) or `CancelSupervisorMonitoring`.
+#[derive(
+    Debug,
+    Clone,
+    PartialEq,
+    ::serde::Serialize,
+    ::serde::Deserialize,
+    ::schemars::JsonSchema,
+    ::utoipa::ToSchema,
+)]
+pub struct SupervisorMonitoringRequest {
+    /// `ListenIn`, `Coach`, `BargeIn` or `CancelSupervisorMonitoring`.
+    #[serde(rename = "operationName")]
+    pub operation_name: String,
+    /// The monitored agent's device URI; required except for `CancelSupervisorMonitoring`.
+    #[serde(
+        rename = "targetDeviceUri",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub target_device_uri: Option<String>,
+    /// `Agent` or `Call` (default `Call`).
+    #[serde(
+        rename = "supervisorMonitoringScope",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub supervisor_monitoring_scope: Option<String>,
+    /// `NextCall` or `AllCalls` (default `AllCalls`).
+    #[serde(
+        rename = "supervisorMonitoringMode",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub supervisor_monitoring_mode: Option<String>,
+}

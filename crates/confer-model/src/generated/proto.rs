@@ -867,6 +867,45 @@ pub struct ChatRemoveParticipantRequest {
     #[prost(enumeration = "TreatAs", optional, tag = "6")]
     pub treat_as: ::core::option::Option<i32>,
 }
+/// `POST /api/v2/me/chats/{id}` with `operationName` `Invite` or `Consult`: bring another agent into the chat; the reply carries a `referenceId`.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ChatTargetRequest {
+    /// `Invite` or `Consult`.
+    #[prost(string, tag = "1")]
+    pub operation_name: ::prost::alloc::string::String,
+    /// The URI of the user to invite; required unless `targetPath` is given.
+    #[prost(string, optional, tag = "2")]
+    pub target_uri: ::core::option::Option<::prost::alloc::string::String>,
+    /// The path of the user to invite (`/users/{userId}`); required unless `targetUri` is given.
+    #[prost(string, optional, tag = "3")]
+    pub target_path: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// `POST /api/v2/me/chats/{id}` with `operationName: Accept`: join a chat the user was invited to.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ChatAcceptRequest {
+    /// `Accept`.
+    #[prost(string, tag = "1")]
+    pub operation_name: ::prost::alloc::string::String,
+    /// The name shown to the others; default the user's name.
+    #[prost(string, optional, tag = "2")]
+    pub nickname: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// `POST /api/v2/me/chats/{id}` with `operationName` `SendMessage`, `Leave`, `Complete` or `Reject`, with an optional message.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ChatMessageRequest {
+    /// `SendMessage`, `Leave`, `Complete` or `Reject`.
+    #[prost(string, tag = "1")]
+    pub operation_name: ::prost::alloc::string::String,
+    /// The message; required for `SendMessage`.
+    #[prost(string, optional, tag = "2")]
+    pub text: ::core::option::Option<::prost::alloc::string::String>,
+    /// The message's type; only with `text`. Default `Text`. A `ChatMessageType`: one of Text, or another value a newer server sends.
+    #[prost(string, optional, tag = "3")]
+    pub message_type: ::core::option::Option<::prost::alloc::string::String>,
+    /// How the message is treated; only with `text`. Default `Normal`.
+    #[prost(enumeration = "TreatAs", optional, tag = "4")]
+    pub treat_as: ::core::option::Option<i32>,
+}
 /// Who sees a participant or a message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
@@ -1222,6 +1261,59 @@ pub struct CallRemoveParticipantRequest {
     /// The phone number of the party to remove.
     #[prost(string, tag = "2")]
     pub participant: ::prost::alloc::string::String,
+}
+/// Where a voice operation dials or conferences: `{"phoneNumber": "15002"}`.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct PhoneDestination {
+    /// The number to dial.
+    #[prost(string, tag = "1")]
+    pub phone_number: ::prost::alloc::string::String,
+}
+/// `POST /api/v2/me/calls/{id}` with `operationName: SingleStepConference`: add a party to the call in one step.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SingleStepConferenceRequest {
+    /// `SingleStepConference`.
+    #[prost(string, tag = "1")]
+    pub operation_name: ::prost::alloc::string::String,
+    /// The party to add.
+    #[prost(message, optional, tag = "2")]
+    pub destination: ::core::option::Option<PhoneDestination>,
+}
+/// `POST /api/v2/me/calls/{id}` with an operation that takes no parameter: `Answer`, `Hangup`, `ClearCall`, `Hold`, `Retrieve`.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CallOperationRequest {
+    /// `Answer`, `Hangup`, `ClearCall`, `Hold` or `Retrieve`.
+    #[prost(string, tag = "1")]
+    pub operation_name: ::prost::alloc::string::String,
+}
+/// `POST /api/v2/me/devices/{id}/calls` with `operationName: Dial`: make a call from the user's device.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DialRequest {
+    /// `Dial`.
+    #[prost(string, tag = "1")]
+    pub operation_name: ::prost::alloc::string::String,
+    /// The number to call.
+    #[prost(message, optional, tag = "2")]
+    pub destination: ::core::option::Option<PhoneDestination>,
+    /// Key-value data to attach to the call.
+    #[prost(message, optional, tag = "3")]
+    pub user_data: ::core::option::Option<JsonObject>,
+}
+/// `POST /api/v2/me/devices/{id}` with `operationName` `ListenIn`, `Coach`, `BargeIn` (monitor an agent's call) or `CancelSupervisorMonitoring`.
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SupervisorMonitoringRequest {
+    /// `ListenIn`, `Coach`, `BargeIn` or `CancelSupervisorMonitoring`.
+    #[prost(string, tag = "1")]
+    pub operation_name: ::prost::alloc::string::String,
+    /// The monitored agent's device URI; required except for `CancelSupervisorMonitoring`.
+    #[prost(string, optional, tag = "2")]
+    pub target_device_uri: ::core::option::Option<::prost::alloc::string::String>,
+    /// `Agent` or `Call` (default `Call`).
+    #[prost(string, optional, tag = "3")]
+    pub supervisor_monitoring_scope: ::core::option::Option<::prost::alloc::string::String>,
+    /// `NextCall` or `AllCalls` (default `AllCalls`).
+    #[prost(string, optional, tag = "4")]
+    pub supervisor_monitoring_mode: ::core::option::Option<::prost::alloc::string::String>,
 }
 /// Whether the user's side of the call is muted.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]

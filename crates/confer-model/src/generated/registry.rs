@@ -27,6 +27,9 @@ pub const STRUCT_NAMES: &[&str] = &[
     "ChatStateChangeMessage",
     "MessageLogUpdated",
     "ChatRemoveParticipantRequest",
+    "ChatTargetRequest",
+    "ChatAcceptRequest",
+    "ChatMessageRequest",
     "StatusReply",
     "Device",
     "User",
@@ -35,6 +38,11 @@ pub const STRUCT_NAMES: &[&str] = &[
     "CallStateChangeMessage",
     "CallNotification",
     "CallRemoveParticipantRequest",
+    "PhoneDestination",
+    "SingleStepConferenceRequest",
+    "CallOperationRequest",
+    "DialRequest",
+    "SupervisorMonitoringRequest",
 ];
 
 /// Parses `json` as the spec struct `type_name` and writes it back twice: directly, and
@@ -101,6 +109,18 @@ pub fn round_trip(
             super::gws_chat::ChatRemoveParticipantRequest,
             super::proto::ChatRemoveParticipantRequest,
         >(json),
+        "ChatTargetRequest" => round_trip_as::<
+            super::gws_chat::ChatTargetRequest,
+            super::proto::ChatTargetRequest,
+        >(json),
+        "ChatAcceptRequest" => round_trip_as::<
+            super::gws_chat::ChatAcceptRequest,
+            super::proto::ChatAcceptRequest,
+        >(json),
+        "ChatMessageRequest" => round_trip_as::<
+            super::gws_chat::ChatMessageRequest,
+            super::proto::ChatMessageRequest,
+        >(json),
         "StatusReply" => {
             round_trip_as::<super::gws_common::StatusReply, super::proto::StatusReply>(json)
         }
@@ -121,6 +141,25 @@ pub fn round_trip(
         "CallRemoveParticipantRequest" => round_trip_as::<
             super::gws_voice::CallRemoveParticipantRequest,
             super::proto::CallRemoveParticipantRequest,
+        >(json),
+        "PhoneDestination" => round_trip_as::<
+            super::gws_voice::PhoneDestination,
+            super::proto::PhoneDestination,
+        >(json),
+        "SingleStepConferenceRequest" => round_trip_as::<
+            super::gws_voice::SingleStepConferenceRequest,
+            super::proto::SingleStepConferenceRequest,
+        >(json),
+        "CallOperationRequest" => round_trip_as::<
+            super::gws_voice::CallOperationRequest,
+            super::proto::CallOperationRequest,
+        >(json),
+        "DialRequest" => {
+            round_trip_as::<super::gws_voice::DialRequest, super::proto::DialRequest>(json)
+        }
+        "SupervisorMonitoringRequest" => round_trip_as::<
+            super::gws_voice::SupervisorMonitoringRequest,
+            super::proto::SupervisorMonitoringRequest,
         >(json),
         other => Err(RoundTripError::UnknownType(other.to_owned())),
     }

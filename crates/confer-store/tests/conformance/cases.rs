@@ -4,8 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confer_store::{
-    Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord, NewEvent, Store, StoreError,
-    UserRecord,
+    CometdConnect, CometdSessionRecord, CometdSubscription, Commit, CommitOutcome,
+    ConferenceRecord, IdempotencyRecord, NewEvent, Store, StoreError, UserRecord,
 };
 use serde_json::json;
 
@@ -974,4 +974,248 @@ pub async fn settings_first_writer_wins(store: Arc<dyn Store>) {
         store.get_or_insert_setting("other", "x").await.unwrap(),
         "x"
     );
+}
+
+// ---- CometD sessions -------------------------------------------------------------------------
+
+fn cometd_session(id: &str, cursor: u64) -> CometdSessionRecord {
+    CometdSessionRecord {
+        client_id: id.to_owned(),
+        principal: json!({"user_id": "agent15000", "roles": ["Agent"], "text": "Grüße \"q\""}),
+        principal_key: "agent15000".to_owned(),
+        subscriptions: vec![],
+        ack: true,
+        cursor,
+        connected: false,
+        last_connect_ms: 0,
+        expires_at_ms: 10_000,
+    }
+}
+
+fn connect(cursor: Option<u64>, now_ms: u64, expires_at_ms: u64) -> CometdConnect {
+    CometdConnect {
+        cursor_at_least: cursor,
+        now_ms,
+        expires_at_ms,
+    }
+}
+
+pub async fn cometd_sessions(store: Arc<dyn Store>) {
+    assert_eq!(store.count_cometd_sessions().await.unwrap(), 0);
+    assert!(
+        store
+            .create_cometd_session(cometd_session("c1", 5))
+            .await
+            .unwrap()
+    );
+    // A taken id stores nothing.
+    let mut other = cometd_session("c1", 99);
+    other.principal_key = "someone-else".into();
+    assert!(!store.create_cometd_session(other).await.unwrap());
+    assert_eq!(
+        store.load_cometd_session("c1").await.unwrap(),
+        Some(cometd_session("c1", 5))
+    );
+    assert_eq!(store.load_cometd_session("nope").await.unwrap(), None);
+    assert!(matches!(
+        store.create_cometd_session(cometd_session("", 0)).await,
+        Err(StoreError::Invalid(_))
+    ));
+
+    // A created session may come with subscriptions.
+    let mut with_subs = cometd_session("c2", 0);
+    with_subs.subscriptions = vec![CometdSubscription {
+        pattern: "/v2/**".into(),
+        since: 3,
+    }];
+    assert!(
+        store
+            .create_cometd_session(with_subs.clone())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.load_cometd_session("c2").await.unwrap(),
+        Some(with_subs)
+    );
+
+    // Subscriptions: a repeated pattern keeps its first `since`.
+    assert!(
+        store
+            .add_cometd_subscription("c1", "/v2/me/*", 7)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_cometd_subscription("c1", "/v2/me/*", 9)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_cometd_subscription("c1", "/a/**", 8)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .add_cometd_subscription("nope", "/a/**", 8)
+            .await
+            .unwrap()
+    );
+    let loaded = store.load_cometd_session("c1").await.unwrap().unwrap();
+    assert_eq!(
+        loaded.subscriptions,
+        vec![
+            CometdSubscription {
+                pattern: "/v2/me/*".into(),
+                since: 7
+            },
+            CometdSubscription {
+                pattern: "/a/**".into(),
+                since: 8
+            },
+        ]
+    );
+    assert!(
+        store
+            .remove_cometd_subscription("c1", "/a/**")
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .remove_cometd_subscription("c1", "/not/there")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .remove_cometd_subscription("nope", "/a/**")
+            .await
+            .unwrap()
+    );
+
+    // Connects: the cursor only goes up; the rest is set.
+    let s = store
+        .record_cometd_connect("c1", connect(Some(9), 50, 200))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (s.cursor, s.connected, s.last_connect_ms, s.expires_at_ms),
+        (9, true, 50, 200)
+    );
+    assert_eq!(
+        s.subscriptions.len(),
+        1,
+        "the reply carries the subscriptions"
+    );
+    let s = store
+        .record_cometd_connect("c1", connect(Some(3), 60, 300))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((s.cursor, s.last_connect_ms, s.expires_at_ms), (9, 60, 300));
+    let s = store
+        .record_cometd_connect("c1", connect(None, 70, 400))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(s.cursor, 9);
+    assert_eq!(
+        store.load_cometd_session("c1").await.unwrap().unwrap(),
+        s,
+        "what a connect returns is what is stored"
+    );
+    assert_eq!(
+        store
+            .record_cometd_connect("nope", connect(Some(1), 1, 1))
+            .await
+            .unwrap(),
+        None
+    );
+
+    // Expiry: strictly before `now`, soonest first, bounded.
+    assert!(
+        store
+            .create_cometd_session(cometd_session("c3", 0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.count_cometd_sessions().await.unwrap(), 3);
+    assert!(
+        store
+            .expired_cometd_sessions(400, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.expired_cometd_sessions(401, 10).await.unwrap(),
+        ["c1"]
+    );
+    let expired = store.expired_cometd_sessions(10_001, 10).await.unwrap();
+    assert_eq!(expired.len(), 3);
+    assert_eq!(expired[0], "c1", "soonest expired first");
+    assert_eq!(
+        store.expired_cometd_sessions(10_001, 1).await.unwrap(),
+        ["c1"]
+    );
+
+    // Deleting takes the subscriptions with it.
+    assert!(store.delete_cometd_session("c2").await.unwrap());
+    assert!(!store.delete_cometd_session("c2").await.unwrap());
+    assert!(
+        store
+            .create_cometd_session(cometd_session("c2", 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .load_cometd_session("c2")
+            .await
+            .unwrap()
+            .unwrap()
+            .subscriptions
+            .is_empty(),
+        "a deleted session's subscriptions are gone"
+    );
+    assert_eq!(store.count_cometd_sessions().await.unwrap(), 3);
+}
+
+/// Connects of one session racing (two nodes, a client that retries): whatever the order, the
+/// cursor ends at the highest value any of them raised it to, and subscriptions added
+/// meanwhile are all kept (no write undoes another).
+pub async fn cometd_concurrent_connects_keep_the_highest_cursor(store: Arc<dyn Store>) {
+    assert!(
+        store
+            .create_cometd_session(cometd_session("race", 0))
+            .await
+            .unwrap()
+    );
+    let mut tasks = Vec::new();
+    for i in 0..16u64 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                store
+                    .record_cometd_connect("race", connect(Some(i * 10), i, 1_000 + i))
+                    .await
+                    .map(|s| s.is_some())
+            } else {
+                store
+                    .add_cometd_subscription("race", &format!("/p/{i}"), i)
+                    .await
+            }
+        }));
+    }
+    for t in tasks {
+        assert!(t.await.unwrap().unwrap());
+    }
+    let s = store.load_cometd_session("race").await.unwrap().unwrap();
+    assert_eq!(s.cursor, 140);
+    assert_eq!(s.subscriptions.len(), 8);
 }

@@ -53,4 +53,6 @@ conformance!(
     tailing_readers_see_every_seq_once_in_order,
     conference_events_in_version_order,
     settings_first_writer_wins,
+    cometd_sessions,
+    cometd_concurrent_connects_keep_the_highest_cursor,
 );

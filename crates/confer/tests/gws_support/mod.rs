@@ -6,8 +6,21 @@
 #![allow(dead_code)]
 
 pub mod cometd;
-pub mod node;
-pub mod proxy;
+// Each test binary includes this module and uses part of it.
+#[allow(unused_imports)]
+pub use confer_testkit::proxy;
+
+/// The official CometD client's scripts for the GWS tests: `tests/gws_node`.
+pub mod node {
+    #[allow(unused_imports)]
+    pub use confer_testkit::node::{Script, event, messages};
+
+    pub fn dir() -> std::path::PathBuf {
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests")
+            .join("gws_node")
+    }
+}
 
 use std::{path::PathBuf, time::Duration};
 

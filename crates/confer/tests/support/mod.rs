@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod python;
+
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,

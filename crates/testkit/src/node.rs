@@ -1,6 +1,7 @@
-//! Runs the Node scripts of `tests/node` (the official CometD client).
+//! Runs the Node scripts of a test's Node project (the unmodified official CometD client),
+//! installing it from its lockfile (`npm ci`) the first time.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -10,13 +11,8 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 
-pub fn node_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("node")
-}
-
-static NPM_CI: Mutex<bool> = Mutex::new(false);
+/// The Node projects already installed by this test binary.
+static INSTALLED: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn tool_missing(tool: &str) -> bool {
     std::process::Command::new(tool)
@@ -27,26 +23,26 @@ fn tool_missing(tool: &str) -> bool {
         .is_err()
 }
 
-/// Runs `npm ci` once (per test binary) if `node_modules` is missing, bounded
-/// by a timeout. Panics with a clear message if node or npm is absent.
-pub fn ensure_node_modules() {
-    let mut done = NPM_CI.lock().unwrap_or_else(|e| e.into_inner());
-    if *done {
+/// Runs `npm ci` in `dir` once (per test binary) if its `node_modules` lacks the CometD
+/// client, bounded by a timeout. Panics with a clear message if node or npm is absent.
+pub fn ensure_node_modules(dir: &Path) {
+    let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+    if installed.iter().any(|done| done == dir) {
         return;
     }
     assert!(
         !tool_missing("node"),
         "the official-client tests need Node.js (20 or later) on PATH: `node` was not found"
     );
-    let dir = node_dir();
     if !dir.join("node_modules").join("cometd").exists() {
         assert!(
             !tool_missing("npm"),
-            "the official-client tests need npm on PATH to install tests/node (npm ci): `npm` was not found"
+            "the official-client tests need npm on PATH to install {} (npm ci): `npm` was not found",
+            dir.display()
         );
         let mut child = std::process::Command::new("npm")
             .args(["ci", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
+            .current_dir(dir)
             .stdout(Stdio::null())
             .spawn()
             .expect("start npm ci");
@@ -64,7 +60,7 @@ pub fn ensure_node_modules() {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
-    *done = true;
+    installed.push(dir.to_path_buf());
 }
 
 /// A running script; killed when dropped.
@@ -76,12 +72,13 @@ pub struct Script {
 }
 
 impl Script {
-    pub fn start(script: &str, args: &[&str]) -> Self {
-        ensure_node_modules();
+    /// Runs `node <script> <args>` in the Node project `dir`.
+    pub fn start(dir: &Path, script: &str, args: &[&str]) -> Self {
+        ensure_node_modules(dir);
         let mut child = Command::new("node")
             .arg(script)
             .args(args)
-            .current_dir(node_dir())
+            .current_dir(dir)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

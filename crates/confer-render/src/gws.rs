@@ -23,7 +23,15 @@ use confer_model::{
 use indexmap::IndexMap;
 use serde_json::Value;
 
-use crate::directory::device_of;
+/// The id of a user's device: their device id, or else their line (GWS addresses a device by
+/// either).
+pub fn device_of(actor: &Actor) -> Option<String> {
+    actor
+        .device_id
+        .as_ref()
+        .map(|device| device.as_str().to_owned())
+        .or_else(|| actor.phone_number.as_ref().map(ToString::to_string))
+}
 
 /// Where the server's resources are, for the URIs GWS puts in replies and notifications.
 #[derive(Debug, Clone)]
