@@ -22,6 +22,9 @@ pub const CREDENTIAL_CACHE_TTL: Duration = Duration::from_secs(300);
 const CREDENTIAL_CACHE_CAPACITY: usize = 100_000;
 /// How long a session (cookie) lasts.
 pub const SESSION_TTL_SECS: i64 = 12 * 60 * 60;
+/// How long a verified session token's user is reused without reading it from the store again:
+/// short, so a changed or removed user is seen within seconds.
+pub const SESSION_CACHE_TTL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
@@ -38,6 +41,8 @@ pub enum AuthError {
 pub struct Authenticator {
     store: Arc<dyn Store>,
     cache: CredentialCache<Actor>,
+    /// Users of recently verified session tokens (keyed by the token, with no password part).
+    sessions: CredentialCache<Actor>,
     key: SigningKey,
 }
 
@@ -46,6 +51,7 @@ impl Authenticator {
         Self {
             store,
             cache: CredentialCache::new(CREDENTIAL_CACHE_TTL, CREDENTIAL_CACHE_CAPACITY),
+            sessions: CredentialCache::new(SESSION_CACHE_TTL, CREDENTIAL_CACHE_CAPACITY),
             key,
         }
     }
@@ -103,15 +109,21 @@ impl Authenticator {
     /// The user of a valid session token (reloaded, so role changes apply).
     pub async fn verify_session(&self, token: &str) -> Result<Actor, AuthError> {
         let now = crate::engine::now().millis() / 1000;
+        // The signature and expiry are checked every time; only the user read is cached.
         let user_id = self
             .key
             .verify_session(token, now)
             .ok_or(AuthError::Invalid)?;
+        if let Some(actor) = self.sessions.get(token, "") {
+            return Ok(actor);
+        }
         let record = self
             .store
             .get_user(&user_id)
             .await?
             .ok_or(AuthError::Invalid)?;
-        Ok(actor_of(&record)?)
+        let actor = actor_of(&record)?;
+        self.sessions.insert(token, "", actor.clone());
+        Ok(actor)
     }
 }
