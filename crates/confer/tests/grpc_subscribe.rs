@@ -281,7 +281,9 @@ async fn deadlines_are_honored() {
     // stream's budget.
     let token = format!("Bearer {}", server.token("agent15002").await);
     let mut request = authed(&token, proto::SubscribeRequest { after_seq: None });
-    request.set_timeout(Duration::from_millis(500));
+    // The deadline travels as `grpc-timeout` only, with no timer in the client: what ends the
+    // call must be the server honouring it (a client timer could fire first under load).
+    server_deadline(&mut request, "500m");
     let started = Instant::now();
     let mut stream = server
         .notifications()
@@ -293,7 +295,7 @@ async fn deadlines_are_honored() {
         .await
         .expect("the stream ends with a status")
         .expect_err("no notification came, the deadline did");
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_deadline_status(&status);
     let elapsed = started.elapsed();
     assert!(
         elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(5),
@@ -306,13 +308,12 @@ async fn deadlines_are_honored() {
             call_id: VOICE_CALL_ID.into(),
         },
     );
-    request.set_timeout(Duration::from_millis(20));
-    let status = server
-        .calls()
-        .get_call(request)
+    server_deadline(&mut request, "20m");
+    let status = tokio::time::timeout(Duration::from_secs(10), server.calls().get_call(request))
         .await
+        .expect("the server answers at the deadline, not after the password check")
         .expect_err("the deadline passes during the password check");
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    assert_deadline_status(&status);
     server.stop().await;
 }
 
@@ -354,4 +355,20 @@ async fn shutdown_ends_open_streams() {
         None => {}
         Some(Ok(notification)) => panic!("unexpected notification {notification:?}"),
     }
+}
+
+/// Sets the call's deadline for the server only (`grpc-timeout`, e.g. `"20m"` for 20 ms).
+fn server_deadline<T>(request: &mut tonic::Request<T>, timeout: &str) {
+    let value = timeout.parse().expect("a valid grpc-timeout");
+    request.metadata_mut().insert("grpc-timeout", value);
+}
+
+/// The status of a call the server ended at its deadline. Confer answers DEADLINE_EXCEEDED a few
+/// milliseconds early; on a loaded machine tonic's own server-side timeout (the client here has
+/// no timer) can fire first, and it answers CANCELLED "Timeout expired". Either way the server
+/// ended the call at the deadline; anything else is a failure.
+fn assert_deadline_status(status: &tonic::Status) {
+    let by_confer = status.code() == Code::DeadlineExceeded;
+    let by_tonic = status.code() == Code::Cancelled && status.message() == "Timeout expired";
+    assert!(by_confer || by_tonic, "{status:?}");
 }
