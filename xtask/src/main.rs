@@ -5,7 +5,10 @@
 //! - `cargo xtask openapi [--check]`: write (or check) the committed OpenAPI document,
 //!   `openapi/confer.json`, from the code's annotations.
 //! - `cargo xtask test`: install what the test suite needs, then run it (the README's test command).
+//! - `cargo xtask bench [--quick] [--only PREFIX] [--update-docs]`: the benchmarks, their table,
+//!   JSON and growth plot (`docs/benchmarks.md`).
 
+mod bench;
 mod codegen;
 
 use std::{
@@ -22,7 +25,10 @@ tasks:
                       (--check: change nothing, fail if anything is stale)
   openapi [--check]   write openapi/confer.json from the code's annotations
                       (--check: change nothing, fail if it differs)
-  test [ARGS...]      run the whole test suite (extra ARGS go to `cargo test`)";
+  test [ARGS...]      run the whole test suite (extra ARGS go to `cargo test`)
+  bench [--quick] [--only PREFIX[,...]] [--update-docs] [--merge-only]
+                      run the benchmarks (release builds), print the table, write
+                      target/bench/report.json and growth.svg (docs/benchmarks.md)";
 
 fn main() -> ExitCode {
     match run() {
@@ -49,6 +55,7 @@ fn run() -> anyhow::Result<ExitCode> {
             other => usage_error(&format!("openapi takes only --check, not {other:?}")),
         },
         Some("test") => test(&root, &args[1..]),
+        Some("bench") => bench::run(&root, &args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
             Ok(ExitCode::SUCCESS)
@@ -158,8 +165,61 @@ fn openapi(root: &Path, check: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Debian packages the test suite drives as real peers: Chromium for the console's browser test,
+/// nginx as the load balancer in front of several nodes. Each entry is (package, program).
+const DEBIAN_TEST_PACKAGES: &[(&str, &str)] = &[
+    ("chromium", "/usr/bin/chromium"),
+    ("nginx-light", "/usr/sbin/nginx"),
+];
+
+/// Installs the missing [`DEBIAN_TEST_PACKAGES`] with apt-get, when this machine can (root, apt).
+/// Where it cannot, the tests that need a program say so themselves (and fail in CI).
+fn ensure_debian_packages() -> anyhow::Result<()> {
+    let missing: Vec<&str> = DEBIAN_TEST_PACKAGES
+        .iter()
+        .filter(|(_, program)| !Path::new(program).exists())
+        .map(|(package, _)| *package)
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|out| String::from_utf8_lossy(&out.stdout).trim() == "0");
+    if !is_root || !Path::new("/usr/bin/apt-get").exists() {
+        eprintln!(
+            "xtask test: missing Debian packages {missing:?} and cannot install them here \
+             (needs root and apt-get); the tests that need them will say so"
+        );
+        return Ok(());
+    }
+    println!("xtask test: installing Debian packages {missing:?}");
+    let install = |update_first: bool| -> anyhow::Result<bool> {
+        if update_first {
+            Command::new("apt-get")
+                .args(["update", "-q"])
+                .status()
+                .context("running apt-get update")?;
+        }
+        Ok(Command::new("apt-get")
+            .args(["install", "-y", "-q", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .context("running apt-get install")?
+            .success())
+    };
+    // A machine's package lists may be stale or absent: update once, then retry.
+    if !install(false)? && !install(true)? {
+        anyhow::bail!("apt-get could not install {missing:?}");
+    }
+    Ok(())
+}
+
 /// The README's test command: everything the suite needs, then the suite.
 fn test(root: &Path, extra: &[String]) -> anyhow::Result<ExitCode> {
+    ensure_debian_packages()?;
     let status = Command::new(env_or("CARGO", "cargo"))
         .current_dir(root)
         .args(["test", "--workspace", "--locked"])

@@ -23,8 +23,17 @@
 //!   SQLite store there is one node per file, so sessions stay in memory: sharing them would
 //!   buy nothing and would put two fsynced writes per `/meta/connect` on the single writer
 //!   that commits removals.
-//! * **Metrics**: a sampler copies the node's session count into the app's subscriber gauge
-//!   and each delivered message's lag (commit to delivery) into the delivery-lag histogram.
+//! * **Cross-node changes**: a subscribe, unsubscribe or disconnect may land on another node
+//!   than the one holding the session's `/meta/connect` (a load balancer that is not sticky;
+//!   the official client sends its subscribe while its connect is held). The store announces
+//!   each such change (PostgreSQL `NOTIFY`), and [`spawn_session_refresher`] makes the node
+//!   holding the connect re-read the session at once (`bayeux::Server::refresh_session`).
+//! * **Metrics**: a sampler copies the node's CometD subscribers into the app's subscriber gauge
+//!   and each delivered message's lag (commit to delivery) into the delivery-lag histogram. On
+//!   the embedded store the subscribers are the node's sessions. On a shared store every node
+//!   sees every node's sessions, so there a node counts the `/meta/connect`s it holds: a session
+//!   counts on the node serving its current connect, summing the nodes' gauges gives the
+//!   cluster's subscribers, and no node counts rows in the database to know it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,9 +45,14 @@ use bayeux::{
 };
 use confer_app::App;
 use confer_core::Actor;
-use confer_store::{CometdConnect, CometdSessionRecord, CometdSubscription, Store};
+use confer_store::{
+    CometdConnect, CometdSessionChange, CometdSessionRecord, CometdSubscription, Store,
+};
 use serde_json::Value;
-use tokio::{sync::watch, task::JoinHandle};
+use tokio::{
+    sync::{broadcast::error::RecvError, watch},
+    task::JoinHandle,
+};
 
 use crate::{
     auth::{self, CSRF_TOKEN_HEADER, SESSION_COOKIE},
@@ -439,6 +453,7 @@ pub fn spawn_metrics_sampler(
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
         let mut previous = server.metrics();
+        let shared = matches!(server.store(), GwsSessions::Shared(_));
         // Only this dialect's sessions: other dialects move the same gauge by their own deltas.
         let mut sessions_counted: i64 = 0;
         let mut tick = tokio::time::interval(SAMPLE_EVERY);
@@ -464,8 +479,13 @@ pub fn spawn_metrics_sampler(
                     app.metrics.observe_delivery_lag(mean);
                 }
             }
+            let subscribers = if shared {
+                Ok(usize::try_from(now.connects_held).unwrap_or(0))
+            } else {
+                server.active_sessions().await
+            };
             previous = now;
-            if let Ok(sessions) = server.active_sessions().await {
+            if let Ok(sessions) = subscribers {
                 let sessions = i64::try_from(sessions).unwrap_or(i64::MAX);
                 let delta = sessions - sessions_counted;
                 if delta > 0 {
@@ -477,4 +497,35 @@ pub fn spawn_metrics_sampler(
             }
         }
     })
+}
+
+/// On a shared store: makes the connects held on this node re-read their session when another
+/// node announces a change to it (see the module docs), until `stop` turns true. `None` when
+/// the store does not share sessions (nothing else can change them).
+pub fn spawn_session_refresher(
+    app: &App,
+    server: GwsCometd,
+    mut stop: watch::Receiver<bool>,
+) -> Option<JoinHandle<()>> {
+    let mut changes = app.store.cometd_session_changes()?;
+    Some(tokio::spawn(async move {
+        loop {
+            let change = tokio::select! {
+                change = changes.recv() => change,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match change {
+                Ok(CometdSessionChange::Changed(client_id)) => {
+                    server.refresh_session(&ClientId::from_string(&client_id));
+                }
+                // Announcements were lost (the listener reconnected) or skipped (this task fell
+                // behind): re-read every session held here; a spurious re-read costs one query.
+                Ok(CometdSessionChange::Missed) | Err(RecvError::Lagged(_)) => {
+                    let held = server.refresh_all_sessions();
+                    tracing::debug!(held, "re-reading every held CometD session");
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }))
 }

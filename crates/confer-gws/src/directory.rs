@@ -103,8 +103,14 @@ impl Directory {
         Ok(lookup(&cache).and_then(|id| cache.by_id.get(&id).cloned()))
     }
 
-    /// Reads every user and rebuilds the line and device indexes.
-    async fn scan(&self) -> Result<(), StoreError> {
+    /// Every user, read afresh from the store (`GET /api/v2/users`), ordered by id; the caches
+    /// are refreshed on the way. Users whose profile does not read back are left out.
+    pub async fn all(&self) -> Result<Vec<Actor>, StoreError> {
+        self.scan().await
+    }
+
+    /// Reads every user and rebuilds the line and device indexes; returns the users.
+    async fn scan(&self) -> Result<Vec<Actor>, StoreError> {
         let mut actors = Vec::new();
         let mut after: Option<String> = None;
         loop {
@@ -120,20 +126,20 @@ impl Directory {
         let mut cache = self.cache();
         cache.by_line.clear();
         cache.by_device.clear();
-        for actor in actors {
+        for actor in &actors {
             if let Some(line) = &actor.phone_number {
                 let digits = line.digits();
                 if !digits.is_empty() {
                     cache.by_line.insert(digits, actor.user_id.clone());
                 }
             }
-            if let Some(device) = device_of(&actor) {
+            if let Some(device) = device_of(actor) {
                 cache.by_device.insert(device, actor.user_id.clone());
             }
-            cache.by_id.insert(actor.user_id.clone(), actor);
+            cache.by_id.insert(actor.user_id.clone(), actor.clone());
         }
         cache.scanned_at = Some(Instant::now());
-        Ok(())
+        Ok(actors)
     }
 }
 

@@ -48,6 +48,7 @@ pub struct GwsDialect {
     stop: watch::Sender<bool>,
     tailer: Mutex<Option<JoinHandle<()>>>,
     sampler: Mutex<Option<JoinHandle<()>>>,
+    refresher: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl GwsDialect {
@@ -62,6 +63,7 @@ impl GwsDialect {
             .context("reading the event log head")?;
         let cometd = cometd::server(app.clone(), feed.clone());
         let (stop, stopped) = watch::channel(false);
+        let refresher = cometd::spawn_session_refresher(&app, cometd.clone(), stopped.clone());
         let sampler = cometd::spawn_metrics_sampler(app.clone(), cometd.clone(), stopped);
         Ok(Self {
             rest: Arc::new(Rest {
@@ -74,6 +76,7 @@ impl GwsDialect {
             stop,
             tailer: Mutex::new(Some(tailer)),
             sampler: Mutex::new(Some(sampler)),
+            refresher: Mutex::new(refresher),
         })
     }
 
@@ -114,6 +117,9 @@ impl GwsDialect {
         // this node's sessions out of the subscriber gauge.
         if let Some(tailer) = take(&self.tailer) {
             tailer.abort();
+        }
+        if let Some(refresher) = take(&self.refresher) {
+            refresher.abort();
         }
         if let Some(sampler) = take(&self.sampler) {
             let abort = sampler.abort_handle();

@@ -15,6 +15,7 @@
 //! look again, and a missed wake-up loses nothing. How each backend keeps the promise is
 //! described in [`sqlite`] and [`postgres`] and in the crate's README.
 
+pub mod bulk;
 mod codec;
 pub mod error;
 mod migrations;
@@ -25,6 +26,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 
+pub use bulk::{BulkConference, BulkLoad, BulkOutcome};
 pub use error::StoreError;
 pub use postgres::{PgStore, PgStoreOptions};
 pub use records::{
@@ -32,4 +34,4 @@ pub use records::{
     ConferenceRecord, IdempotencyRecord, NewEvent, StoredEvent, UserRecord,
 };
 pub use sqlite::SqliteStore;
-pub use store::{Store, StoreResult};
+pub use store::{CometdSessionChange, Store, StoreResult};

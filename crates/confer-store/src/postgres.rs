@@ -33,6 +33,14 @@
 //! notifications sent meanwhile are gone. The channel is `confer_events`, or
 //! `confer_events_<schema>` with a schema, so isolated schemas do not wake each other.
 //!
+//! The same connection LISTENs on `confer_cometd[_<schema>]`, where the statements that add or
+//! remove a CometD subscription or delete a session announce the client id (again delivered
+//! only on commit): a node holding that session's `/meta/connect` re-reads it at once
+//! ([`Store::cometd_session_changes`]). The payload is `<origin>:<client id>`, `origin` being
+//! a random id of the announcing store, so a node skips its own announcements (it has applied
+//! the change to its own held connects already). After the listener reconnects, subscribers
+//! are told that announcements may have been missed.
+//!
 //! # Durability
 //! A commit returns after PostgreSQL acknowledged COMMIT, which with the default
 //! `synchronous_commit = on` means the WAL is flushed. The server's `fsync`/`synchronous_commit`
@@ -47,7 +55,7 @@ use serde_json::Value;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgRow};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Row as _};
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::codec::{
@@ -60,7 +68,10 @@ use crate::records::{
     CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
     StoredEvent, UserRecord,
 };
-use crate::store::{Store, StoreResult};
+use crate::store::{CometdSessionChange, Store, StoreResult};
+
+/// Bulk loading (`PgStore::bulk_load`), in its own file.
+mod bulk;
 
 /// How to connect. `PgStoreOptions::new(url)` gives the defaults.
 #[derive(Clone)]
@@ -114,7 +125,58 @@ pub struct PgStore {
     pool: PgPool,
     wakeups: Arc<watch::Sender<u64>>,
     channel: String,
+    sessions: Arc<SessionAnnouncements>,
     listener: JoinHandle<()>,
+}
+
+/// The CometD session announcements between nodes (see the module docs).
+struct SessionAnnouncements {
+    /// `confer_cometd[_<schema>]`.
+    channel: String,
+    /// `<random id>:`, the prefix of this store's payloads.
+    origin: String,
+    changes: broadcast::Sender<CometdSessionChange>,
+}
+
+impl SessionAnnouncements {
+    fn new(channel: String) -> Self {
+        use std::hash::{BuildHasher as _, Hasher as _};
+        // std's RandomState is seeded from the OS per process (and varies per instance): enough
+        // to tell apart the stores of a cluster without a dependency on a random crate.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u32(std::process::id());
+        hasher.write_u128(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos()),
+        );
+        Self {
+            channel,
+            origin: format!("{:016x}:", hasher.finish()),
+            // Announcements are rare (subscribes, unsubscribes, deletions); a receiver that
+            // falls this far behind is told it lagged and re-reads everything it holds.
+            changes: broadcast::channel(1024).0,
+        }
+    }
+
+    fn received(&self, payload: &str) {
+        if payload.starts_with(&self.origin) {
+            // Our own: this node applied the change to its held connects when it made it.
+            return;
+        }
+        match payload.split_once(':') {
+            Some((_, client_id)) if !client_id.is_empty() => {
+                // No receiver (yet) is not an error: nobody holds a connect to refresh.
+                let _ = self
+                    .changes
+                    .send(CometdSessionChange::Changed(client_id.to_owned()));
+            }
+            _ => tracing::warn!(
+                payload,
+                "ignoring a CometD announcement without a client id"
+            ),
+        }
+    }
 }
 
 impl std::fmt::Debug for PgStore {
@@ -151,8 +213,8 @@ impl PgStore {
         let mut connect = PgConnectOptions::from_str(&options.url)
             .map_err(|e| StoreError::Invalid(format!("bad PostgreSQL URL: {e}")))?
             .application_name("confer");
-        let channel = match &options.schema {
-            None => "confer_events".to_owned(),
+        let (channel, sessions_channel) = match &options.schema {
+            None => ("confer_events".to_owned(), "confer_cometd".to_owned()),
             Some(schema) => {
                 if !is_valid_schema_name(schema) {
                     return Err(StoreError::Invalid(format!(
@@ -163,7 +225,10 @@ impl PgStore {
                 // A startup parameter rather than a SET after connecting: every connection,
                 // including the LISTEN one and reconnections, gets it before its first query.
                 connect = connect.options([("search_path", schema.as_str())]);
-                format!("confer_events_{schema}")
+                (
+                    format!("confer_events_{schema}"),
+                    format!("confer_cometd_{schema}"),
+                )
             }
         };
 
@@ -186,21 +251,29 @@ impl PgStore {
             .idle_timeout(None)
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(connect);
-        let mut listener = PgListener::connect_with(&listener_pool)
-            .await
-            .map_err(|e| classify("listen", e))?;
-        listener
-            .listen(&channel)
+        let channels = [channel.clone(), sessions_channel.clone()];
+        let listener = listen_on(&listener_pool, &channels)
             .await
             .map_err(|e| classify("listen", e))?;
         let head = head_seq_on(&pool).await?;
         let wakeups = Arc::new(watch::channel(head).0);
-        let task = tokio::spawn(listen_loop(listener, pool.clone(), Arc::clone(&wakeups)));
+        let sessions = Arc::new(SessionAnnouncements::new(sessions_channel));
+        let task = tokio::spawn(listen_loop(
+            Listening {
+                listener_pool,
+                channels,
+                pool: pool.clone(),
+                wakeups: Arc::clone(&wakeups),
+                sessions: Arc::clone(&sessions),
+            },
+            listener,
+        ));
 
         Ok(PgStore {
             pool,
             wakeups,
             channel,
+            sessions,
             listener: task,
         })
     }
@@ -258,36 +331,80 @@ fn raise(wakeups: &watch::Sender<u64>, seq: u64) {
     });
 }
 
-/// Turns notifications into watch updates until the store is dropped (the task is aborted).
-async fn listen_loop(mut listener: PgListener, pool: PgPool, wakeups: Arc<watch::Sender<u64>>) {
+/// A LISTEN connection on `channels`.
+async fn listen_on(pool: &PgPool, channels: &[String]) -> Result<PgListener, sqlx::Error> {
+    let mut listener = PgListener::connect_with(pool).await?;
+    listener
+        .listen_all(channels.iter().map(String::as_str))
+        .await?;
+    Ok(listener)
+}
+
+/// What the listener task needs.
+struct Listening {
+    /// The one-connection pool of the LISTEN connection.
+    listener_pool: PgPool,
+    /// The events channel, then the CometD sessions channel.
+    channels: [String; 2],
+    /// For reading the head after a reconnection.
+    pool: PgPool,
+    wakeups: Arc<watch::Sender<u64>>,
+    sessions: Arc<SessionAnnouncements>,
+}
+
+impl Listening {
+    /// After the listener reconnected: whatever was notified meanwhile is gone, so catch up from
+    /// the log's head and tell the session subscribers they may have missed announcements.
+    async fn catch_up(&self) {
+        if let Ok(head) = head_seq_on(&self.pool).await {
+            raise(&self.wakeups, head);
+        }
+        let _ = self.sessions.changes.send(CometdSessionChange::Missed);
+    }
+}
+
+/// Turns notifications into watch updates and session announcements until the store is dropped
+/// (the task is aborted).
+async fn listen_loop(listening: Listening, listener: PgListener) {
     const MAX_BACKOFF: Duration = Duration::from_secs(5);
     let mut backoff = Duration::from_millis(100);
+    let mut listener = Some(listener);
     loop {
-        match listener.try_recv().await {
+        let Some(current) = listener.as_mut() else {
+            // The listener failed: connect a new one (the old one, and its connection, are
+            // gone), then catch up, since what was notified in between is lost.
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+            match listen_on(&listening.listener_pool, &listening.channels).await {
+                Ok(fresh) => {
+                    listener = Some(fresh);
+                    listening.catch_up().await;
+                }
+                Err(error) => tracing::warn!(%error, "wake-up listener cannot reconnect yet"),
+            }
+            continue;
+        };
+        match current.try_recv().await {
             Ok(Some(notification)) => {
                 backoff = Duration::from_millis(100);
+                if notification.channel() == listening.sessions.channel {
+                    listening.sessions.received(notification.payload());
+                    continue;
+                }
                 match notification.payload().parse::<u64>() {
-                    Ok(seq) => raise(&wakeups, seq),
+                    Ok(seq) => raise(&listening.wakeups, seq),
                     Err(_) => tracing::warn!(
                         payload = notification.payload(),
                         "ignoring a notification that is not a seq"
                     ),
                 }
             }
-            // The connection was lost and re-established: what was notified meanwhile is gone,
-            // so catch up from the log's head.
-            Ok(None) => {
-                if let Ok(head) = head_seq_on(&pool).await {
-                    raise(&wakeups, head);
-                }
-            }
+            // The connection was lost and re-established (sqlx reconnects before returning).
+            Ok(None) => listening.catch_up().await,
             Err(error) => {
-                tracing::warn!(%error, "event wake-up listener failed; retrying");
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                if let Ok(head) = head_seq_on(&pool).await {
-                    raise(&wakeups, head);
-                }
+                tracing::warn!(%error, "wake-up listener failed; reconnecting");
+                // Dropping it returns its connection to the one-connection pool.
+                listener = None;
             }
         }
     }
@@ -801,16 +918,19 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         // FOR KEY SHARE keeps the session from being deleted between the check and the insert
         // (a delete on another node waits for this statement's transaction), so the foreign
-        // key cannot fail and the answer is exact.
+        // key cannot fail and the answer is exact. The announcement (delivered on commit)
+        // lets the node holding this session's connect pick the subscription up at once.
         let found: i64 = sqlx::query_scalar(
             "WITH s AS (SELECT client_id FROM cometd_sessions WHERE client_id = $1 FOR KEY SHARE), \
                   ins AS (INSERT INTO cometd_subscriptions (client_id, pattern, since) \
                           SELECT client_id, $2, $3 FROM s ON CONFLICT DO NOTHING) \
-             SELECT count(*) FROM s",
+             SELECT count(*) FROM s, pg_notify($4, $5 || s.client_id) AS n",
         )
         .bind(client_id)
         .bind(pattern)
         .bind(to_sql_int("since", since)?)
+        .bind(&self.sessions.channel)
+        .bind(&self.sessions.origin)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| classify("add_cometd_subscription", e))?;
@@ -824,10 +944,13 @@ impl Store for PgStore {
     ) -> StoreResult<bool> {
         let found: i64 = sqlx::query_scalar(
             "WITH del AS (DELETE FROM cometd_subscriptions WHERE client_id = $1 AND pattern = $2) \
-             SELECT count(*) FROM cometd_sessions WHERE client_id = $1",
+             SELECT count(*) FROM cometd_sessions s, pg_notify($3, $4 || s.client_id) AS n \
+             WHERE s.client_id = $1",
         )
         .bind(client_id)
         .bind(pattern)
+        .bind(&self.sessions.channel)
+        .bind(&self.sessions.origin)
         .fetch_one(&self.pool)
         .await
         .map_err(|e| classify("remove_cometd_subscription", e))?;
@@ -865,12 +988,18 @@ impl Store for PgStore {
     }
 
     async fn delete_cometd_session(&self, client_id: &str) -> StoreResult<bool> {
-        let deleted = sqlx::query("DELETE FROM cometd_sessions WHERE client_id = $1")
-            .bind(client_id)
-            .execute(&self.pool)
-            .await
-            .map_err(|e| classify("delete_cometd_session", e))?
-            .rows_affected();
+        // Announced, so that a connect held for it on another node ends now (session unknown)
+        // rather than at its timeout.
+        let deleted: i64 = sqlx::query_scalar(
+            "WITH d AS (DELETE FROM cometd_sessions WHERE client_id = $1 RETURNING client_id) \
+             SELECT count(*) FROM d, pg_notify($2, $3 || d.client_id) AS n",
+        )
+        .bind(client_id)
+        .bind(&self.sessions.channel)
+        .bind(&self.sessions.origin)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| classify("delete_cometd_session", e))?;
         Ok(deleted == 1)
     }
 
@@ -892,6 +1021,10 @@ impl Store for PgStore {
             .await
             .map_err(|e| classify("count_cometd_sessions", e))?;
         from_sql_int("CometD session count", n)
+    }
+
+    fn cometd_session_changes(&self) -> Option<broadcast::Receiver<CometdSessionChange>> {
+        Some(self.sessions.changes.subscribe())
     }
 }
 

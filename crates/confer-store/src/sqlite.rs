@@ -10,12 +10,19 @@
 //!   makes us wait instead of failing at once.
 //! * `foreign_keys=ON`.
 //!
-//! # Ordering
-//! All writes go through one connection behind an async mutex, inside `BEGIN IMMEDIATE`
-//! transactions. Seq allocation (`event_head`), the event inserts and `COMMIT` happen while the
-//! mutex is held, so commits are totally ordered and each one's seqs follow the previous
-//! one's: commit order equals seq order trivially. Readers use a small pool of `query_only`
-//! connections; in WAL mode each read sees a snapshot that is a prefix of the commit sequence.
+//! # Ordering and group commit
+//! All writes go through one connection owned by one writer thread (`writer.rs`). Writes that
+//! wait for it together are committed together: one `BEGIN IMMEDIATE … COMMIT` transaction
+//! (one fsync) with a `SAVEPOINT` per write, so a write that fails (a version conflict, an
+//! idempotency key in use) is rolled back alone and answered with its own error, and every write
+//! is answered only after the `COMMIT` is durable. Seq allocation (`event_head`) happens inside
+//! each write's savepoint, in the order the writes run, on the only writing connection: commits
+//! are totally ordered and each one's seqs follow the previous one's, so commit order equals seq
+//! order and the log stays gap-free. `writer.rs` explains why this is safe; `commit.rs` sends
+//! each commit as one multi-statement query (one round trip to sqlx's connection thread, which
+//! the writer would otherwise wait for once per statement). Readers use a small pool of
+//! `query_only` connections; in WAL mode each read sees a snapshot that is a prefix of the
+//! commit sequence.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr as _;
@@ -26,14 +33,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{
-    ConnectOptions as _, Connection as _, QueryBuilder, Row as _, Sqlite, SqliteConnection,
-};
-use tokio::sync::{Mutex, watch};
+use sqlx::{ConnectOptions as _, Row as _, SqliteConnection};
+use tokio::sync::watch;
 
 use crate::codec::{
-    check_cometd_session, check_commit, check_user, from_sql_int, json_text, now_ms,
-    parse_cometd_subscriptions, parse_json, sql_limit, to_sql_int,
+    check_cometd_session, check_user, from_sql_int, json_text, parse_cometd_subscriptions,
+    parse_json, sql_limit, to_sql_int,
 };
 use crate::error::{StoreError, classify, is_unique_violation};
 use crate::migrations;
@@ -43,6 +48,17 @@ use crate::records::{
 };
 use crate::store::{Store, StoreResult};
 
+/// Bulk loading (`SqliteStore::bulk_load`), in its own file.
+mod bulk;
+/// `commit` as one multi-statement query.
+mod commit;
+/// Group commit: the writer thread.
+mod writer;
+
+use commit::PreparedCommit;
+pub use writer::GroupCommitStats;
+use writer::Writer;
+
 /// File name of the database inside the data directory.
 pub const DB_FILE_NAME: &str = "confer.db";
 
@@ -50,15 +66,11 @@ pub const DB_FILE_NAME: &str = "confer.db";
 /// get run side by side without starving the writer's CPU on a small machine.
 const READERS: u32 = 4;
 
-/// Rows per multi-row INSERT: 6 parameters each stays far below SQLite's 32766 limit.
-const EVENT_BATCH: usize = 1000;
-
 /// The SQLite store. Open with [`SqliteStore::open`].
 pub struct SqliteStore {
-    /// The only connection that writes. Holding the mutex = being the writer.
-    writer: Mutex<SqliteConnection>,
+    /// The queue to the writer thread, which owns the only connection that writes.
+    writer: Writer,
     readers: SqlitePool,
-    wakeups: watch::Sender<u64>,
     path: PathBuf,
 }
 
@@ -108,11 +120,10 @@ impl SqliteStore {
             .map_err(|e| classify("open", e))?;
 
         let head = head_seq_on(&mut writer).await?;
-        let (wakeups, _) = watch::channel(head);
+        let writer = Writer::spawn(writer, head, &path)?;
         Ok(SqliteStore {
-            writer: Mutex::new(writer),
+            writer,
             readers,
-            wakeups,
             path,
         })
     }
@@ -122,26 +133,23 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Closes the read pool and the writer connection, waiting for running operations.
+    /// Closes the read pool and the writer connection, waiting for running operations (the
+    /// writes already queued are still written and answered).
     pub async fn close(self) -> StoreResult<()> {
         self.readers.close().await;
-        self.writer
-            .into_inner()
-            .close()
-            .await
-            .map_err(|e| classify("close", e))
+        self.writer.close().await
     }
 
-    /// Raises the wake-up value; never lowers it (the mutex orders commits anyway, but a
-    /// watch that went backwards would confuse a reader).
+    /// How many write transactions group commit has run and how many writes they carried
+    /// (`writes / transactions` is the average batch size).
+    pub fn group_commit_stats(&self) -> GroupCommitStats {
+        self.writer.stats()
+    }
+
+    /// Raises the wake-up value after a write made outside the writer's batches (a bulk load on
+    /// a lent connection); never lowers it.
     fn wake(&self, seq: u64) {
-        self.wakeups.send_if_modified(|v| {
-            let newer = seq > *v;
-            if newer {
-                *v = seq;
-            }
-            newer
-        });
+        self.writer.wake(seq);
     }
 }
 
@@ -309,166 +317,15 @@ impl Store for SqliteStore {
     }
 
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
-        let checked = check_commit(&commit)?;
-        let c = &commit.conference;
-        // Serialize outside the writer lock: the lock is the throughput bottleneck.
-        let state = json_text(&c.state);
-        let keys = json_text(&serde_json::Value::from(c.index_keys.clone()));
-        let payloads: Vec<String> = commit
-            .events
-            .iter()
-            .map(|e| json_text(&e.payload))
-            .collect();
-        let n_events = to_sql_int("event count", commit.events.len() as u64)?;
-        let op = "commit";
-
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|e| classify(op, e))?;
-
-        // 1. The conference row: conditional on the expected version (or on absence).
-        let row_query = match checked.expected {
-            None => sqlx::query(
-                "INSERT INTO conferences (id, kind, version, state, index_keys, live, updated_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (id) DO NOTHING",
-            ),
-            Some(_) => sqlx::query(
-                "UPDATE conferences SET kind = ?2, version = ?3, state = ?4, index_keys = ?5, \
-                 live = ?6, updated_at_ms = ?7 WHERE id = ?1 AND version = ?8",
-            ),
-        }
-        .bind(&c.id)
-        .bind(&c.kind)
-        .bind(checked.version)
-        .bind(&state)
-        .bind(&keys)
-        .bind(c.live)
-        .bind(c.updated_at_ms);
-        let row_query = match checked.expected {
-            Some(expected) => row_query.bind(expected),
-            None => row_query,
-        };
-        let changed = row_query
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?
-            .rows_affected();
-        if changed == 0 {
-            let actual: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM conferences WHERE id = ?")
-                    .bind(&c.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| classify(op, e))?;
-            return Err(StoreError::Conflict {
-                id: c.id.clone(),
-                expected: commit.expected_version,
-                actual: actual
-                    .map(|v| from_sql_int("conference version", v))
-                    .transpose()?,
-            });
-        }
-
-        // 2. Index keys: drop the ones no longer listed, add the new ones (unchanged keys are
-        // not rewritten).
-        sqlx::query(
-            "DELETE FROM conference_index WHERE conference_id = ?1 \
-             AND key NOT IN (SELECT value FROM json_each(?2))",
-        )
-        .bind(&c.id)
-        .bind(&keys)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(op, e))?;
-        sqlx::query(
-            "INSERT OR IGNORE INTO conference_index (key, conference_id) \
-             SELECT value, ?1 FROM json_each(?2)",
-        )
-        .bind(&c.id)
-        .bind(&keys)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(op, e))?;
-
-        // 3. The idempotency record, replacing only an expired one.
-        if let Some(idem) = &commit.idempotency {
-            let stored = sqlx::query(
-                "INSERT INTO idempotency (user_id, key, request_fingerprint, response, expires_at_ms) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) \
-                 ON CONFLICT (user_id, key) DO UPDATE SET \
-                 request_fingerprint = excluded.request_fingerprint, response = excluded.response, \
-                 expires_at_ms = excluded.expires_at_ms \
-                 WHERE idempotency.expires_at_ms <= ?6",
+        // Checked and serialized in the caller's task: the writer thread is the bottleneck.
+        let prepared = PreparedCommit::new(commit)?;
+        self.writer
+            .write(
+                "commit",
+                |outcome: &CommitOutcome| Some(outcome.last_seq),
+                move |conn| Box::pin(prepared.run(conn)),
             )
-            .bind(&idem.user_id)
-            .bind(&idem.key)
-            .bind(&idem.request_fingerprint)
-            .bind(json_text(&idem.response))
-            .bind(idem.expires_at_ms)
-            .bind(now_ms())
-            .execute(&mut *tx)
             .await
-            .map_err(|e| classify(op, e))?
-            .rows_affected();
-            if stored == 0 {
-                return Err(StoreError::IdempotencyKeyInUse {
-                    user_id: idem.user_id.clone(),
-                    key: idem.key.clone(),
-                });
-            }
-        }
-
-        // 4. Seq allocation and the events, last. The writer mutex already orders commits; the
-        // head row is what makes the allocation survive restarts and stay gap-free (a rolled
-        // back transaction rolls its allocation back too).
-        let outcome = if commit.events.is_empty() {
-            let head = head_seq_on(&mut tx).await?;
-            CommitOutcome {
-                first_seq: head + 1,
-                last_seq: head,
-            }
-        } else {
-            let head: i64 = sqlx::query_scalar(
-                "UPDATE event_head SET seq = seq + ?1 WHERE id = 1 RETURNING seq",
-            )
-            .bind(n_events)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
-            let first = head - n_events + 1;
-            let committed_at = now_ms();
-            let rows: Vec<_> = commit.events.iter().zip(&payloads).zip(first..).collect();
-            for chunk in rows.chunks(EVENT_BATCH) {
-                let mut insert = QueryBuilder::<Sqlite>::new(
-                    "INSERT INTO events (seq, conference_id, conference_version, kind, payload, \
-                     committed_at_ms) ",
-                );
-                insert.push_values(chunk, |mut row, ((event, payload), seq)| {
-                    row.push_bind(*seq)
-                        .push_bind(&c.id)
-                        .push_bind(checked.version)
-                        .push_bind(&event.kind)
-                        .push_bind(payload.as_str())
-                        .push_bind(committed_at);
-                });
-                insert
-                    .build()
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(|e| classify(op, e))?;
-            }
-            CommitOutcome {
-                first_seq: from_sql_int("event seq", first)?,
-                last_seq: from_sql_int("event seq", head)?,
-            }
-        };
-
-        tx.commit().await.map_err(|e| classify(op, e))?;
-        // Still under the writer lock, so wake-ups are sent in seq order.
-        self.wake(outcome.last_seq);
-        Ok(outcome)
     }
 
     async fn read_events(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
@@ -504,18 +361,27 @@ impl Store for SqliteStore {
     }
 
     async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String> {
-        let mut writer = self.writer.lock().await;
-        sqlx::query("INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING")
-            .bind(key)
-            .bind(value)
-            .execute(&mut *writer)
+        let op = "get_or_insert_setting";
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.writer
+            .write(op, no_head, move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&key)
+                    .bind(&value)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| classify(op, e))?;
+                    sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
+                        .bind(&key)
+                        .fetch_one(&mut *conn)
+                        .await
+                        .map_err(|e| classify(op, e))
+                })
+            })
             .await
-            .map_err(|e| classify("get_or_insert_setting", e))?;
-        sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-            .bind(key)
-            .fetch_one(&mut *writer)
-            .await
-            .map_err(|e| classify("get_or_insert_setting", e))
     }
 
     async fn head_seq(&self) -> StoreResult<u64> {
@@ -527,7 +393,7 @@ impl Store for SqliteStore {
     }
 
     fn subscribe_wakeups(&self) -> watch::Receiver<u64> {
-        self.wakeups.subscribe()
+        self.writer.subscribe()
     }
 
     async fn get_idempotency(
@@ -561,71 +427,37 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
-        let mut writer = self.writer.lock().await;
-        sqlx::query("DELETE FROM idempotency WHERE expires_at_ms <= ?")
-            .bind(now_ms)
-            .execute(&mut *writer)
+        let op = "purge_expired";
+        self.writer
+            .write(op, no_head, move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM idempotency WHERE expires_at_ms <= ?")
+                        .bind(now_ms)
+                        .execute(&mut *conn)
+                        .await
+                        .map(|r| r.rows_affected())
+                        .map_err(|e| classify(op, e))
+                })
+            })
             .await
-            .map(|r| r.rows_affected())
-            .map_err(|e| classify("purge_expired", e))
     }
 
     async fn put_user(&self, user: UserRecord) -> StoreResult<()> {
         check_user(&user)?;
-        let mut writer = self.writer.lock().await;
-        let inserted = sqlx::query(
-            "INSERT INTO users (id, username, password_hash, profile) VALUES (?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&user.id)
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(json_text(&user.profile))
-        .execute(&mut *writer)
-        .await
-        .map_err(|e| classify("put_user", e))?
-        .rows_affected();
-        if inserted == 1 {
-            return Ok(());
-        }
-        let username_taken = sqlx::query("SELECT 1 FROM users WHERE username = ?")
-            .bind(&user.username)
-            .fetch_optional(&mut *writer)
+        self.writer
+            .write("put_user", no_head, move |conn| {
+                Box::pin(put_user_on(conn, user))
+            })
             .await
-            .map_err(|e| classify("put_user", e))?
-            .is_some();
-        Err(if username_taken {
-            StoreError::UsernameTaken {
-                username: user.username,
-            }
-        } else {
-            StoreError::UserExists { id: user.id }
-        })
     }
 
     async fn update_user(&self, user: UserRecord) -> StoreResult<()> {
         check_user(&user)?;
-        let mut writer = self.writer.lock().await;
-        let result = sqlx::query(
-            "UPDATE users SET username = ?, password_hash = ?, profile = ? WHERE id = ?",
-        )
-        .bind(&user.username)
-        .bind(&user.password_hash)
-        .bind(json_text(&user.profile))
-        .bind(&user.id)
-        .execute(&mut *writer)
-        .await;
-        match result {
-            Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound {
-                what: "user",
-                id: user.id,
-            }),
-            Ok(_) => Ok(()),
-            Err(e) if is_unique_violation(&e) => Err(StoreError::UsernameTaken {
-                username: user.username,
-            }),
-            Err(e) => Err(classify("update_user", e)),
-        }
+        self.writer
+            .write("update_user", no_head, move |conn| {
+                Box::pin(update_user_on(conn, user))
+            })
+            .await
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {
@@ -665,47 +497,11 @@ impl Store for SqliteStore {
 
     async fn create_cometd_session(&self, session: CometdSessionRecord) -> StoreResult<bool> {
         check_cometd_session(&session)?;
-        let op = "create_cometd_session";
-        let mut writer = self.writer.lock().await;
-        let mut tx = writer
-            .begin_with("BEGIN IMMEDIATE")
+        self.writer
+            .write("create_cometd_session", no_head, move |conn| {
+                Box::pin(create_cometd_session_on(conn, session))
+            })
             .await
-            .map_err(|e| classify(op, e))?;
-        let inserted = sqlx::query(
-            "INSERT INTO cometd_sessions (client_id, principal, principal_key, ack, cursor_seq, \
-             connected, last_connect_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&session.client_id)
-        .bind(json_text(&session.principal))
-        .bind(&session.principal_key)
-        .bind(session.ack)
-        .bind(to_sql_int("cursor", session.cursor)?)
-        .bind(session.connected)
-        .bind(to_sql_int("last_connect_ms", session.last_connect_ms)?)
-        .bind(to_sql_int("expires_at_ms", session.expires_at_ms)?)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(op, e))?
-        .rows_affected()
-            == 1;
-        if !inserted {
-            return Ok(false);
-        }
-        for sub in &session.subscriptions {
-            sqlx::query(
-                "INSERT INTO cometd_subscriptions (client_id, pattern, since) VALUES (?, ?, ?) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(&session.client_id)
-            .bind(&sub.pattern)
-            .bind(to_sql_int("since", sub.since)?)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
-        }
-        tx.commit().await.map_err(|e| classify(op, e))?;
-        Ok(true)
     }
 
     async fn load_cometd_session(
@@ -730,24 +526,31 @@ impl Store for SqliteStore {
     ) -> StoreResult<bool> {
         let op = "add_cometd_subscription";
         let since = to_sql_int("since", since)?;
-        // One writer: the existence check and the insert cannot be split by a delete.
-        let mut writer = self.writer.lock().await;
-        let added = sqlx::query(
-            "INSERT INTO cometd_subscriptions (client_id, pattern, since) \
-             SELECT client_id, ?, ? FROM cometd_sessions WHERE client_id = ? \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(pattern)
-        .bind(since)
-        .bind(client_id)
-        .execute(&mut *writer)
-        .await
-        .map_err(|e| classify(op, e))?
-        .rows_affected();
-        if added == 1 {
-            return Ok(true);
-        }
-        session_exists(&mut writer, client_id, op).await
+        let (client_id, pattern) = (client_id.to_owned(), pattern.to_owned());
+        self.writer
+            .write(op, no_head, move |conn| {
+                Box::pin(async move {
+                    // One writer: the existence check and the insert cannot be split by a
+                    // delete.
+                    let added = sqlx::query(
+                        "INSERT INTO cometd_subscriptions (client_id, pattern, since) \
+                         SELECT client_id, ?, ? FROM cometd_sessions WHERE client_id = ? \
+                         ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&pattern)
+                    .bind(since)
+                    .bind(&client_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| classify(op, e))?
+                    .rows_affected();
+                    if added == 1 {
+                        return Ok(true);
+                    }
+                    session_exists(conn, &client_id, op).await
+                })
+            })
+            .await
     }
 
     async fn remove_cometd_subscription(
@@ -756,14 +559,22 @@ impl Store for SqliteStore {
         pattern: &str,
     ) -> StoreResult<bool> {
         let op = "remove_cometd_subscription";
-        let mut writer = self.writer.lock().await;
-        sqlx::query("DELETE FROM cometd_subscriptions WHERE client_id = ? AND pattern = ?")
-            .bind(client_id)
-            .bind(pattern)
-            .execute(&mut *writer)
+        let (client_id, pattern) = (client_id.to_owned(), pattern.to_owned());
+        self.writer
+            .write(op, no_head, move |conn| {
+                Box::pin(async move {
+                    sqlx::query(
+                        "DELETE FROM cometd_subscriptions WHERE client_id = ? AND pattern = ?",
+                    )
+                    .bind(&client_id)
+                    .bind(&pattern)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| classify(op, e))?;
+                    session_exists(conn, &client_id, op).await
+                })
+            })
             .await
-            .map_err(|e| classify(op, e))?;
-        session_exists(&mut writer, client_id, op).await
     }
 
     async fn record_cometd_connect(
@@ -776,43 +587,61 @@ impl Store for SqliteStore {
             .cursor_at_least
             .map(|c| to_sql_int("cursor", c))
             .transpose()?;
-        let mut writer = self.writer.lock().await;
-        let updated = sqlx::query(
-            "UPDATE cometd_sessions SET cursor_seq = max(cursor_seq, coalesce(?, cursor_seq)), \
-             connected = 1, last_connect_ms = ?, expires_at_ms = ? WHERE client_id = ?",
-        )
-        .bind(cursor)
-        .bind(to_sql_int("now_ms", update.now_ms)?)
-        .bind(to_sql_int("expires_at_ms", update.expires_at_ms)?)
-        .bind(client_id)
-        .execute(&mut *writer)
-        .await
-        .map_err(|e| classify(op, e))?
-        .rows_affected();
-        if updated == 0 {
-            return Ok(None);
-        }
-        // Still the writer: nothing can change the session between the update and this read.
-        sqlx::query(COMETD_SESSION_SELECT)
-            .bind(client_id)
-            .fetch_optional(&mut *writer)
+        let now = to_sql_int("now_ms", update.now_ms)?;
+        let expires = to_sql_int("expires_at_ms", update.expires_at_ms)?;
+        let client_id = client_id.to_owned();
+        self.writer
+            .write(op, no_head, move |conn| {
+                Box::pin(async move {
+                    let updated = sqlx::query(
+                        "UPDATE cometd_sessions SET \
+                         cursor_seq = max(cursor_seq, coalesce(?, cursor_seq)), \
+                         connected = 1, last_connect_ms = ?, expires_at_ms = ? \
+                         WHERE client_id = ?",
+                    )
+                    .bind(cursor)
+                    .bind(now)
+                    .bind(expires)
+                    .bind(&client_id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| classify(op, e))?
+                    .rows_affected();
+                    if updated == 0 {
+                        return Ok(None);
+                    }
+                    // Still the writer: nothing can change the session between the update and
+                    // this read.
+                    sqlx::query(COMETD_SESSION_SELECT)
+                        .bind(&client_id)
+                        .fetch_optional(&mut *conn)
+                        .await
+                        .map_err(|e| classify(op, e))?
+                        .as_ref()
+                        .map(cometd_session_from_row)
+                        .transpose()
+                })
+            })
             .await
-            .map_err(|e| classify(op, e))?
-            .as_ref()
-            .map(cometd_session_from_row)
-            .transpose()
     }
 
     async fn delete_cometd_session(&self, client_id: &str) -> StoreResult<bool> {
-        let mut writer = self.writer.lock().await;
-        // Subscriptions go with it (ON DELETE CASCADE; foreign keys are on).
-        let deleted = sqlx::query("DELETE FROM cometd_sessions WHERE client_id = ?")
-            .bind(client_id)
-            .execute(&mut *writer)
+        let op = "delete_cometd_session";
+        let client_id = client_id.to_owned();
+        self.writer
+            .write(op, no_head, move |conn| {
+                Box::pin(async move {
+                    // Subscriptions go with it (ON DELETE CASCADE; foreign keys are on).
+                    let deleted = sqlx::query("DELETE FROM cometd_sessions WHERE client_id = ?")
+                        .bind(&client_id)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(|e| classify(op, e))?
+                        .rows_affected();
+                    Ok(deleted == 1)
+                })
+            })
             .await
-            .map_err(|e| classify("delete_cometd_session", e))?
-            .rows_affected();
-        Ok(deleted == 1)
     }
 
     async fn expired_cometd_sessions(&self, now_ms: u64, limit: u32) -> StoreResult<Vec<String>> {
@@ -834,6 +663,110 @@ impl Store for SqliteStore {
             .map_err(|e| classify("count_cometd_sessions", e))?;
         from_sql_int("CometD session count", n)
     }
+}
+
+/// `put_user` on the writer's connection.
+async fn put_user_on(conn: &mut SqliteConnection, user: UserRecord) -> StoreResult<()> {
+    let inserted = sqlx::query(
+        "INSERT INTO users (id, username, password_hash, profile) VALUES (?, ?, ?, ?) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&user.id)
+    .bind(&user.username)
+    .bind(&user.password_hash)
+    .bind(json_text(&user.profile))
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| classify("put_user", e))?
+    .rows_affected();
+    if inserted == 1 {
+        return Ok(());
+    }
+    let username_taken = sqlx::query("SELECT 1 FROM users WHERE username = ?")
+        .bind(&user.username)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(|e| classify("put_user", e))?
+        .is_some();
+    Err(if username_taken {
+        StoreError::UsernameTaken {
+            username: user.username,
+        }
+    } else {
+        StoreError::UserExists { id: user.id }
+    })
+}
+
+/// `update_user` on the writer's connection. A taken username is an error the writer rolls
+/// back like any other (a failed statement leaves the transaction usable in SQLite).
+async fn update_user_on(conn: &mut SqliteConnection, user: UserRecord) -> StoreResult<()> {
+    let result =
+        sqlx::query("UPDATE users SET username = ?, password_hash = ?, profile = ? WHERE id = ?")
+            .bind(&user.username)
+            .bind(&user.password_hash)
+            .bind(json_text(&user.profile))
+            .bind(&user.id)
+            .execute(&mut *conn)
+            .await;
+    match result {
+        Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound {
+            what: "user",
+            id: user.id,
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if is_unique_violation(&e) => Err(StoreError::UsernameTaken {
+            username: user.username,
+        }),
+        Err(e) => Err(classify("update_user", e)),
+    }
+}
+
+/// `create_cometd_session` on the writer's connection: the session and its subscriptions in
+/// the writer's transaction.
+async fn create_cometd_session_on(
+    conn: &mut SqliteConnection,
+    session: CometdSessionRecord,
+) -> StoreResult<bool> {
+    let op = "create_cometd_session";
+    let inserted = sqlx::query(
+        "INSERT INTO cometd_sessions (client_id, principal, principal_key, ack, cursor_seq, \
+         connected, last_connect_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&session.client_id)
+    .bind(json_text(&session.principal))
+    .bind(&session.principal_key)
+    .bind(session.ack)
+    .bind(to_sql_int("cursor", session.cursor)?)
+    .bind(session.connected)
+    .bind(to_sql_int("last_connect_ms", session.last_connect_ms)?)
+    .bind(to_sql_int("expires_at_ms", session.expires_at_ms)?)
+    .execute(&mut *conn)
+    .await
+    .map_err(|e| classify(op, e))?
+    .rows_affected()
+        == 1;
+    if !inserted {
+        return Ok(false);
+    }
+    for sub in &session.subscriptions {
+        sqlx::query(
+            "INSERT INTO cometd_subscriptions (client_id, pattern, since) VALUES (?, ?, ?) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&session.client_id)
+        .bind(&sub.pattern)
+        .bind(to_sql_int("since", sub.since)?)
+        .execute(&mut *conn)
+        .await
+        .map_err(|e| classify(op, e))?;
+    }
+    Ok(true)
+}
+
+/// For writes that add no events: nothing to wake readers for.
+fn no_head<T>(_: &T) -> Option<u64> {
+    None
 }
 
 async fn session_exists(

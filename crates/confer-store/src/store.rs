@@ -1,7 +1,7 @@
 //! The [`Store`] trait: everything the server needs from durable storage.
 
 use async_trait::async_trait;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 use crate::error::StoreError;
 use crate::records::{
@@ -148,4 +148,22 @@ pub trait Store: Send + Sync + 'static {
 
     /// Number of sessions (of every node).
     async fn count_cometd_sessions(&self) -> StoreResult<u64>;
+
+    /// Changes other nodes made to CometD sessions (a subscription added or removed, a session
+    /// deleted), so that a node holding a `/meta/connect` for one of them re-reads it at once
+    /// instead of when the connect returns. `None` when sessions are not shared (the embedded
+    /// store: one node). Like the event wake-ups, only a hint: the session row stays the truth.
+    fn cometd_session_changes(&self) -> Option<broadcast::Receiver<CometdSessionChange>> {
+        None
+    }
+}
+
+/// What [`Store::cometd_session_changes`] reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CometdSessionChange {
+    /// Another node changed this session (by client id).
+    Changed(String),
+    /// Announcements may have been lost (the listening connection was re-established): every
+    /// session this node holds a connect for should be re-read.
+    Missed,
 }

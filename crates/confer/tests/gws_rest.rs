@@ -167,7 +167,7 @@ async fn each_user_sees_their_own_calls_chats_and_devices() {
 
     // Unknown resources and methods get GWS bodies too.
     assert_error(&gws.get(&owner, "/api/v2/me/workbins").await, 404, 6);
-    assert_error(&gws.get(&owner, "/api/v2/users").await, 404, 6);
+    assert_error(&gws.get(&owner, "/api/v2/no-such-resource").await, 404, 6);
     let delete = Reply::of(
         gws.request(Method::DELETE, &call_path())
             .header("Cookie", &owner.cookie)
@@ -1003,5 +1003,119 @@ async fn chat_operations_and_refusals() {
     ] {
         assert!(metrics.contains(line), "{line} not in\n{metrics}");
     }
+    server.stop().await;
+}
+
+/// `GET /api/v2/users`: a supervisor lists the GWS users with their devices, and the device it
+/// lists for an agent is one `ListenIn` takes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_lists_users_and_monitors_one_it_picked() {
+    let server = Server::start(true).await;
+    let gws = server.gws();
+    let supervisor = gws.login("supervisor").await;
+
+    let reply = gws
+        .get(&supervisor, "/api/v2/users?subresources=devices")
+        .await;
+    assert_eq!(reply.codes(), (200, 0), "{:?}", reply.body);
+    assert!(
+        reply.header("x-csrf-token").is_some(),
+        "a GET carries the CSRF token"
+    );
+    let users = reply.body["users"].as_array().expect("users");
+    let names: Vec<&str> = users
+        .iter()
+        .filter_map(|user| user["userName"].as_str())
+        .collect();
+    // Ordered by user name; the Evo-only user (no GWS role) is not a GWS user.
+    assert_eq!(
+        names,
+        [
+            "agent15000",
+            "agent15002",
+            "chat_consult",
+            "supervisor",
+            "test_consult"
+        ]
+    );
+    let agent = &users[0];
+    assert_eq!(agent["id"], user_id("agent15000"));
+    assert_eq!(agent["roles"], json!(["ROLE_AGENT"]));
+    assert_eq!(agent["phoneNumber"], "15000");
+    assert_eq!(
+        agent["uri"],
+        gws.url(&format!("/api/v2/users/{}", user_id("agent15000")))
+    );
+    assert_eq!(agent["devices"][0]["id"], device_id("agent15000"));
+    // Each user is shown exactly as that user's own `GET /api/v2/me` shows them.
+    let own = gws.get(&gws.login("agent15000").await, "/api/v2/me").await;
+    assert_eq!(agent, &own.body["user"]);
+    assert_eq!(users[3]["roles"], json!(["ROLE_SUPERVISOR"]));
+    assert_eq!(users[2]["devices"], json!([]), "chat_consult has no line");
+    // Without `subresources` the reply is the same (devices are always included).
+    assert_eq!(gws.get(&supervisor, "/api/v2/users").await.body, reply.body);
+
+    // The picked agent's device URI, as listed, starts a monitoring.
+    let listen_in = json!({
+        "operationName": "ListenIn",
+        "targetDeviceUri": agent["devices"][0]["uri"],
+        "supervisorMonitoringScope": "Call",
+    })
+    .to_string();
+    let own_device = format!("/api/v2/me/devices/{}", device_id("supervisor"));
+    let started = gws.post(&supervisor, &own_device, &listen_in).await;
+    assert_eq!(started.body, json!({"statusCode": 0}));
+    let calls = gws.get(&supervisor, "/api/v2/me/calls").await;
+    assert_eq!(calls.body["calls"][0]["id"], VOICE_CALL_ID);
+    assert_eq!(calls.body["calls"][0]["monitoring"], true);
+    server.stop().await;
+}
+
+/// Agents may not list users (statusCode 5, HTTP 403), nobody may unauthenticated (20, 401),
+/// and the list is read-only (405).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_supervisors_list_users() {
+    let server = Server::start(true).await;
+    let gws = server.gws();
+
+    for agent in ["agent15000", "test_consult"] {
+        let login = gws.login(agent).await;
+        let reply = gws.get(&login, "/api/v2/users?subresources=devices").await;
+        assert_error(&reply, 403, 5);
+        assert!(
+            reply.body["statusMessage"]
+                .as_str()
+                .is_some_and(|m| m.contains("Supervisor")),
+            "{:?}",
+            reply.body
+        );
+    }
+    // Basic credentials alone are enough for a GET, and are checked the same way.
+    let reply = Reply::of(
+        gws.request(Method::GET, "/api/v2/users")
+            .basic_auth("agent15002", Some(PASSWORD))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_error(&reply, 403, 5);
+
+    let denied = json!({"statusCode": 20, "statusMessage": "Access denied"});
+    for attempt in [
+        gws.request(Method::GET, "/api/v2/users"),
+        gws.request(Method::GET, "/api/v2/users")
+            .basic_auth("supervisor", Some("wrong")),
+    ] {
+        let reply = Reply::of(attempt.send().await.unwrap()).await;
+        assert_eq!(reply.status, 401);
+        assert_eq!(reply.body, denied);
+    }
+
+    let supervisor = gws.login("supervisor").await;
+    let reply = gws
+        .post(&supervisor, "/api/v2/users", r#"{"operationName":"Add"}"#)
+        .await;
+    assert_error(&reply, 405, 3);
     server.stop().await;
 }

@@ -5,6 +5,7 @@
 
 mod waiters;
 
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -78,6 +79,9 @@ struct Inner<H, S, L> {
     metrics: Metrics,
     shutdown: watch::Sender<Option<ShutdownMode>>,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// When this node last saw the session store fail (ms, 0: never). See
+    /// [`Server::expiry_paused`].
+    store_failed_at_ms: AtomicU64,
 }
 
 impl<H, S, L> Drop for Inner<H, S, L> {
@@ -99,6 +103,9 @@ enum End {
     Deliver,
     Superseded,
     Removed,
+    /// Deleted by another node (found on a refresh): the client must
+    /// handshake again, as for any unknown session.
+    Gone,
     Shutdown(ShutdownMode),
 }
 
@@ -183,6 +190,7 @@ where
             metrics: Metrics::default(),
             shutdown,
             tasks: Mutex::new(Vec::new()),
+            store_failed_at_ms: AtomicU64::new(0),
         });
         let dispatcher = tokio::spawn(dispatch(Arc::downgrade(&inner), inner.log.head()));
         let sweeper = tokio::spawn(sweep(Arc::downgrade(&inner), inner.config.sweep_interval));
@@ -254,19 +262,27 @@ where
         Ok(seq)
     }
 
-    /// Re-reads a session's subscriptions for its connect held on this node.
-    /// A cluster calls this when another node announces that the session
-    /// changed (a subscribe that landed elsewhere), so the held connect is
-    /// woken for the new subscription instead of at its timeout.
-    pub async fn refresh_session(&self, id: &ClientId) -> Result<(), crate::StoreError> {
-        match self.inner.store.load(id).await? {
-            Some(s) => self
-                .inner
-                .waiters
-                .set_subscriptions(id, s.subscriptions, true),
-            None => self.inner.waiters.wake_client(id, Wake::Removed),
-        }
-        Ok(())
+    /// Makes a connect held on this node for `id` re-read its session from
+    /// the store now: its subscriptions (a subscribe or unsubscribe that
+    /// landed on another node) or its deletion (a disconnect or expiry seen
+    /// by another node). A cluster calls this when another node announces
+    /// that the session changed, so the held connect delivers the new
+    /// subscription's messages, or ends, at once instead of at its timeout.
+    ///
+    /// The held connect itself re-reads the session, after the read it made
+    /// on arrival: an announcement that arrives while the connect is still
+    /// reading cannot be overwritten by that older read. Returns whether a
+    /// connect for `id` was held here (otherwise there is nothing to do: the
+    /// next connect reads the session anyway).
+    pub fn refresh_session(&self, id: &ClientId) -> bool {
+        self.inner.waiters.refresh(id)
+    }
+
+    /// [`Server::refresh_session`] for every connect held on this node: when
+    /// announcements may have been missed (e.g. the connection that carries
+    /// them was re-established). Returns how many were held.
+    pub fn refresh_all_sessions(&self) -> usize {
+        self.inner.waiters.refresh_all()
     }
 
     /// Starts a graceful shutdown: every held connect returns now with the
@@ -454,6 +470,29 @@ where
         reply
     }
 
+    /// Notes that the session store just failed (see [`Server::expiry_paused`]).
+    fn store_failed(&self) {
+        self.inner
+            .store_failed_at_ms
+            .store(now_ms(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether sessions must not be expired now: for `max_interval` after this
+    /// node last saw the store fail. While a shared store is unreachable no
+    /// client can connect, so no session's expiry moves; without this pause,
+    /// every session whose expiry passed during an outage would be deleted the
+    /// moment the store is back, before its client could reconnect, and its
+    /// client would have to handshake again and miss what was published
+    /// meanwhile. With it, clients get `max_interval` after the outage to come
+    /// back, as they would after any reply.
+    fn expiry_paused(&self, now: u64) -> bool {
+        let failed = self
+            .inner
+            .store_failed_at_ms
+            .load(std::sync::atomic::Ordering::Relaxed);
+        failed != 0 && now < failed.saturating_add(ms(self.inner.config.max_interval))
+    }
+
     /// Loads the session a message names; 402 if unknown or expired.
     async fn session(&self, msg: &Message) -> Result<SessionRecord<H::Principal>, BayeuxError> {
         let id = ClientId::from_string(
@@ -461,14 +500,15 @@ where
                 .as_deref()
                 .ok_or_else(BayeuxError::session_unknown)?,
         );
-        let session = self
-            .inner
-            .store
-            .load(&id)
-            .await
-            .map_err(store_error)?
-            .ok_or_else(BayeuxError::session_unknown)?;
-        if session.expires_at_ms < now_ms() {
+        let session = match self.inner.store.load(&id).await {
+            Ok(found) => found.ok_or_else(BayeuxError::session_unknown)?,
+            Err(e) => {
+                self.store_failed();
+                return Err(store_error(e));
+            }
+        };
+        let now = now_ms();
+        if session.expires_at_ms < now && !self.expiry_paused(now) {
             // The sweeper may not have run yet; an expired session is gone.
             self.remove_session(&id, Wake::Removed, true).await;
             return Err(BayeuxError::session_unknown());
@@ -729,6 +769,7 @@ where
                 return out;
             }
             Err(e) => {
+                self.store_failed();
                 out.push_reply(&error_reply(msg, &store_error(e)).with_advice(self.retry_advice()));
                 return out;
             }
@@ -773,6 +814,21 @@ where
             }
             tokio::select! {
                 () = registration.signal.notified() => match registration.signal.reason() {
+                    Wake::Data if registration.signal.take_refresh() => {
+                        match self.inner.store.load(&id).await {
+                            Ok(Some(s)) => {
+                                self.inner.waiters.set_subscriptions(&id, s.subscriptions, false);
+                                continue;
+                            }
+                            Ok(None) => break End::Gone,
+                            // Keep the subscriptions known so far; the next connect reads
+                            // the session again.
+                            Err(e) => {
+                                tracing::warn!(error = %e, client_id = %id, "could not refresh a held session");
+                                continue;
+                            }
+                        }
+                    }
                     Wake::Data => continue,
                     Wake::Superseded => break End::Superseded,
                     Wake::Removed => break End::Removed,
@@ -804,6 +860,10 @@ where
                 );
                 return out;
             }
+            End::Gone => {
+                out.push_reply(&error_reply(msg, &BayeuxError::session_unknown()));
+                return out;
+            }
             End::Shutdown(mode) => {
                 if mode == ShutdownMode::Close {
                     self.remove_session(&id, Wake::Shutdown, false).await;
@@ -830,6 +890,7 @@ where
                 return out;
             }
             Err(e) => {
+                self.store_failed();
                 out.push_reply(&error_reply(msg, &store_error(e)).with_advice(self.retry_advice()));
                 return out;
             }
@@ -903,7 +964,11 @@ where
         tick.tick().await;
         let Some(inner) = inner.upgrade() else { return };
         let server = Server { inner };
-        match server.inner.store.expired(now_ms(), 1000).await {
+        let now = now_ms();
+        if server.expiry_paused(now) {
+            continue;
+        }
+        match server.inner.store.expired(now, 1000).await {
             Ok(ids) => {
                 server.inner.waiters.prune_turns();
                 for id in ids {
@@ -911,7 +976,10 @@ where
                     server.remove_session(&id, Wake::Removed, true).await;
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "bayeux sweeper could not list sessions"),
+            Err(e) => {
+                server.store_failed();
+                tracing::warn!(error = %e, "bayeux sweeper could not list sessions");
+            }
         }
     }
 }

@@ -86,8 +86,8 @@ fn server() -> TestServer {
     server_with(config(), 1000)
 }
 
-async fn send_with<St: SessionStore<Principal = String>>(
-    s: &Server<TestHooks, St, InMemoryLog>,
+async fn send_with<St: SessionStore<Principal = String>, L: MessageLog>(
+    s: &Server<TestHooks, St, L>,
     headers: &HeaderMap,
     body: Value,
 ) -> Vec<Value> {
@@ -105,15 +105,15 @@ async fn send_with<St: SessionStore<Principal = String>>(
     }
 }
 
-async fn send<St: SessionStore<Principal = String>>(
-    s: &Server<TestHooks, St, InMemoryLog>,
+async fn send<St: SessionStore<Principal = String>, L: MessageLog>(
+    s: &Server<TestHooks, St, L>,
     body: Value,
 ) -> Vec<Value> {
     send_with(s, &HeaderMap::new(), body).await
 }
 
-async fn handshake<St: SessionStore<Principal = String>>(
-    s: &Server<TestHooks, St, InMemoryLog>,
+async fn handshake<St: SessionStore<Principal = String>, L: MessageLog>(
+    s: &Server<TestHooks, St, L>,
     user: &str,
     ack: bool,
 ) -> String {
@@ -132,8 +132,8 @@ async fn handshake<St: SessionStore<Principal = String>>(
     id
 }
 
-async fn subscribe<St: SessionStore<Principal = String>>(
-    s: &Server<TestHooks, St, InMemoryLog>,
+async fn subscribe<St: SessionStore<Principal = String>, L: MessageLog>(
+    s: &Server<TestHooks, St, L>,
     id: &str,
     sub: Value,
 ) -> Value {
@@ -146,8 +146,8 @@ async fn subscribe<St: SessionStore<Principal = String>>(
 }
 
 /// Sends a connect; returns (delivered messages, connect reply).
-async fn connect<St: SessionStore<Principal = String>>(
-    s: &Server<TestHooks, St, InMemoryLog>,
+async fn connect<St: SessionStore<Principal = String>, L: MessageLog>(
+    s: &Server<TestHooks, St, L>,
     id: &str,
     ack: Option<u64>,
 ) -> (Vec<Value>, Value) {
@@ -166,8 +166,8 @@ fn datas(msgs: &[Value]) -> Vec<Value> {
     msgs.iter().map(|m| m["data"].clone()).collect()
 }
 
-async fn publish<St: SessionStore<Principal = String>>(
-    s: &Server<TestHooks, St, InMemoryLog>,
+async fn publish<St: SessionStore<Principal = String>, L: MessageLog>(
+    s: &Server<TestHooks, St, L>,
     channel: &str,
     data: Value,
 ) -> u64 {
@@ -828,4 +828,170 @@ async fn racing_connects_of_one_client_never_deliver_twice_or_lose() {
     got.extend(datas(&connect(&s, &id, None).await.0));
     let want: Vec<Value> = (0..25).map(|i| json!(i)).collect();
     assert_eq!(got, want);
+}
+
+/// Two nodes sharing the session store and the log: a subscribe on B reaches
+/// the connect held on A once A is told to refresh that session (what a
+/// cluster does on another node's announcement), not at the hold's end; a
+/// disconnect on B ends A's held connect the same way, with 402.
+#[tokio::test]
+async fn a_refresh_gives_a_held_connect_what_another_node_changed() {
+    let config = Config {
+        timeout: Duration::from_secs(30),
+        ..config()
+    };
+    let sessions = Arc::new(InMemorySessionStore::new());
+    let log = Arc::new(InMemoryLog::new(100));
+    let a = Server::new(config.clone(), TestHooks, sessions.clone(), log.clone());
+    let b = Server::new(config, TestHooks, sessions, log);
+    let id = handshake(&a, "u", true).await;
+    assert!(
+        !a.refresh_session(&ClientId::from_string(&id)),
+        "nothing held yet"
+    );
+
+    let (a1, id1) = (a.clone(), id.clone());
+    let held = tokio::spawn(async move { connect(&a1, &id1, None).await });
+    while a.held_connects() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(subscribe(&b, &id, json!("/news")).await["successful"], true);
+    publish(&b, "/news", json!("hello")).await;
+    assert!(a.refresh_session(&ClientId::from_string(&id)));
+    let (msgs, reply) = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("the held connect returns once refreshed, not after 30 s")
+        .unwrap();
+    assert_eq!(reply["successful"], true, "{reply}");
+    assert_eq!(datas(&msgs), vec![json!("hello")]);
+
+    let ack = reply["ext"]["ack"].as_u64();
+    let (a1, id1) = (a.clone(), id.clone());
+    let held = tokio::spawn(async move { connect(&a1, &id1, ack).await });
+    while a.held_connects() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let r = send(
+        &b,
+        json!([{ "channel": "/meta/disconnect", "id": "d", "clientId": id }]),
+    )
+    .await;
+    assert_eq!(r[0]["successful"], true);
+    assert_eq!(a.refresh_all_sessions(), 1);
+    let (msgs, reply) = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .expect("the held connect ends once refreshed")
+        .unwrap();
+    assert!(msgs.is_empty());
+    assert_eq!(reply["error"], "402::session_unknown", "{reply}");
+    assert_eq!(reply["advice"]["reconnect"], "handshake");
+}
+
+/// A store that can be made unreachable, as a database during a restart.
+struct FlakyStore {
+    inner: InMemorySessionStore<String>,
+    down: std::sync::atomic::AtomicBool,
+}
+
+impl FlakyStore {
+    fn check(&self) -> Result<(), crate::StoreError> {
+        if self.down.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(crate::StoreError::Unavailable("down".into()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl SessionStore for Arc<FlakyStore> {
+    type Principal = String;
+    async fn create(&self, s: SessionRecord<String>) -> Result<(), crate::StoreError> {
+        self.check()?;
+        self.inner.create(s).await
+    }
+    async fn load(
+        &self,
+        id: &ClientId,
+    ) -> Result<Option<SessionRecord<String>>, crate::StoreError> {
+        self.check()?;
+        self.inner.load(id).await
+    }
+    async fn add_subscription(
+        &self,
+        id: &ClientId,
+        sub: Subscription,
+    ) -> Result<bool, crate::StoreError> {
+        self.check()?;
+        self.inner.add_subscription(id, sub).await
+    }
+    async fn remove_subscription(
+        &self,
+        id: &ClientId,
+        p: &ChannelPattern,
+    ) -> Result<bool, crate::StoreError> {
+        self.check()?;
+        self.inner.remove_subscription(id, p).await
+    }
+    async fn record_connect(
+        &self,
+        id: &ClientId,
+        u: ConnectUpdate,
+    ) -> Result<Option<SessionRecord<String>>, crate::StoreError> {
+        self.check()?;
+        self.inner.record_connect(id, u).await
+    }
+    async fn delete(&self, id: &ClientId) -> Result<bool, crate::StoreError> {
+        self.check()?;
+        self.inner.delete(id).await
+    }
+    async fn expired(&self, now: u64, limit: usize) -> Result<Vec<ClientId>, crate::StoreError> {
+        self.check()?;
+        self.inner.expired(now, limit).await
+    }
+    async fn count(&self) -> Result<usize, crate::StoreError> {
+        self.check()?;
+        self.inner.count().await
+    }
+}
+
+/// The store is unreachable for longer than `max_interval`: no client can
+/// connect meanwhile, so every session's expiry passes. When the store is
+/// back, the sessions are not expired at once: a client that reconnects
+/// within `max_interval` continues its session with what was published during
+/// the outage. One that does not come back still expires.
+#[tokio::test]
+async fn an_outage_of_the_store_does_not_expire_the_sessions_it_kept_from_connecting() {
+    let cfg = Config {
+        max_interval: Duration::from_millis(300),
+        ..config()
+    };
+    let store = Arc::new(FlakyStore {
+        inner: InMemorySessionStore::new(),
+        down: std::sync::atomic::AtomicBool::new(false),
+    });
+    let s = Server::new(cfg, TestHooks, store.clone(), InMemoryLog::new(100));
+    let id = handshake(&s, "a", true).await;
+    assert_eq!(subscribe(&s, &id, json!("/news")).await["successful"], true);
+    let gone = handshake(&s, "b", true).await;
+
+    store.down.store(true, std::sync::atomic::Ordering::SeqCst);
+    publish(&s, "/news", json!("during the outage")).await;
+    let (_, reply) = connect(&s, &id, None).await;
+    assert_eq!(reply["successful"], false, "{reply}");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    store.down.store(false, std::sync::atomic::Ordering::SeqCst);
+
+    let (msgs, reply) = connect(&s, &id, None).await;
+    assert_eq!(reply["successful"], true, "the session survived: {reply}");
+    assert_eq!(datas(&msgs), vec![json!("during the outage")]);
+    // The client that never came back expires once the pause is over.
+    let gone = ClientId::from_string(&gone);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while store.inner.load(&gone).await.unwrap().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the abandoned session never expired"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

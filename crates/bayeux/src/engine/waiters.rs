@@ -12,7 +12,7 @@
 //! case it keeps waiting.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 
 use tokio::sync::Notify;
@@ -40,6 +40,10 @@ pub(crate) enum Wake {
 pub(crate) struct Signal {
     notify: Notify,
     reason: AtomicU8,
+    /// Another node changed the session: re-read it from the store before
+    /// the next scan. A flag beside the reason, not a reason: reasons only
+    /// ever grow, and a refresh is a one-off request.
+    refresh: AtomicBool,
 }
 
 impl Signal {
@@ -48,6 +52,17 @@ impl Signal {
         // `notify_one` stores a permit if the connect is not waiting right
         // now (it is reading the log), so no wake-up is lost.
         self.notify.notify_one();
+    }
+
+    fn wake_to_refresh(&self) {
+        // Set before the wake-up, so the woken connect sees it.
+        self.refresh.store(true, Ordering::Release);
+        self.wake(Wake::Data);
+    }
+
+    /// Whether a refresh was asked for since the last call.
+    pub(crate) fn take_refresh(&self) -> bool {
+        self.refresh.swap(false, Ordering::AcqRel)
     }
 
     /// Waits for the next wake-up.
@@ -289,6 +304,27 @@ impl Waiters {
         }
     }
 
+    /// Asks a client's held connect, if there is one here, to re-read its
+    /// session; whether there was one.
+    pub(crate) fn refresh(&self, client: &ClientId) -> bool {
+        match self.lock().by_client.get(client.as_arc()) {
+            Some(slot) => {
+                slot.signal.wake_to_refresh();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Asks every held connect to re-read its session; how many there were.
+    pub(crate) fn refresh_all(&self) -> usize {
+        let ix = self.lock();
+        for slot in ix.by_client.values() {
+            slot.signal.wake_to_refresh();
+        }
+        ix.by_client.len()
+    }
+
     /// Wakes every held connect.
     pub(crate) fn wake_all(&self, why: Wake) {
         for slot in self.lock().by_client.values() {
@@ -381,6 +417,25 @@ mod tests {
         drop((t1, t2));
         w.prune_turns();
         assert!(w.turns.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_refresh_wakes_only_that_client_once() {
+        let w = Waiters::default();
+        let a = ClientId::from_string("a");
+        let b = ClientId::from_string("b");
+        let ra = w.register(&a, "alice".into(), vec![]);
+        let rb = w.register(&b, "bob".into(), vec![]);
+        assert!(w.refresh(&a));
+        assert!(!w.refresh(&ClientId::from_string("elsewhere")));
+        assert!(woken(&ra) && !woken(&rb));
+        assert_eq!(ra.signal.reason(), Wake::Data);
+        assert!(ra.signal.take_refresh());
+        assert!(!ra.signal.take_refresh(), "a refresh is taken once");
+        assert!(!rb.signal.take_refresh());
+        assert_eq!(w.refresh_all(), 2);
+        assert!(woken(&ra) && woken(&rb));
+        assert!(ra.signal.take_refresh() && rb.signal.take_refresh());
     }
 
     #[test]

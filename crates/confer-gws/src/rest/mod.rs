@@ -1,5 +1,6 @@
 //! GWS REST under `/api/v2/me`: the user, their calls, chats and devices, and the operations
-//! on them (`POST` with `{"operationName": ...}`).
+//! on them (`POST` with `{"operationName": ...}`); and `/api/v2/users`, the user list
+//! supervisors pick an agent from.
 //!
 //! Every request first goes through [`authenticate_request`] (Basic or session cookie, CSRF on
 //! modifying requests; see [`crate::auth`]). Operations are turned into one
@@ -18,6 +19,7 @@ mod devices;
 mod me;
 pub mod openapi;
 pub mod params;
+mod users;
 mod voice;
 
 use std::sync::Arc;
@@ -92,6 +94,7 @@ pub fn router(rest: Shared) -> Router {
             route(get(me::device).post(devices::operation)),
         )
         .route("/api/v2/me/devices/{id}/calls", route(post(devices::dial)))
+        .route("/api/v2/users", route(get(users::users)))
         .route("/api/v2/{*rest}", any(unknown_resource))
         .route_layer(middleware::from_fn_with_state(
             rest.clone(),

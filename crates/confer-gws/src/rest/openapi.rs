@@ -51,6 +51,7 @@ pub const CSRF: &str = "gws_csrf";
         super::me::device,
         super::devices::operation,
         super::devices::dial,
+        super::users::users,
     ),
     tags(
         (name = "GWS voice", description = "Genesys Web Services voice: the user, calls, devices and their operations (`/api/v2/me`). Notifications: CometD at `/api/v2/notifications` (not REST, not described here)."),
@@ -110,6 +111,12 @@ macro_rules! envelope_schema {
 }
 
 envelope_schema!(UserReply, "`GET /api/v2/me`: the user.", "user", User);
+envelope_schema!(
+    UsersReply,
+    "`GET /api/v2/users`: the contact center's users (supervisors and admins only).",
+    "users",
+    [User]
+);
 envelope_schema!(
     CallsReply,
     "`GET /api/v2/me/calls`: the user's live calls.",

@@ -6,6 +6,7 @@
 //! `confer_store::testing::postgres_url_or_skip` for what happens when it is unreachable.
 
 mod cases;
+mod group_commit;
 mod postgres_only;
 mod sqlite_only;
 

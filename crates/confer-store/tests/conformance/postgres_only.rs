@@ -163,3 +163,86 @@ async fn a_panicking_test_still_drops_its_schema() {
     assert_eq!(left, 0, "schema {schema} was left behind");
     sqlx::Connection::close(conn).await.unwrap();
 }
+
+/// A CometD session changed on node A (subscription added or removed, session deleted) is
+/// announced to node B through NOTIFY, by client id; A is not told of its own changes, and
+/// operations on unknown sessions announce nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cometd_session_changes_are_announced_to_the_other_nodes() {
+    use confer_store::{CometdSessionChange, CometdSessionRecord};
+    use tokio::sync::broadcast::error::TryRecvError;
+
+    let Some(db) = PgTest::new().await else {
+        return;
+    };
+    let node_b = db.another_node().await;
+    let mut on_a = db.store.cometd_session_changes().expect("shared sessions");
+    let mut on_b = node_b.cometd_session_changes().expect("shared sessions");
+    let next = |rx: &mut tokio::sync::broadcast::Receiver<CometdSessionChange>| {
+        let mut rx = rx.resubscribe();
+        async move {
+            tokio::time::timeout(Duration::from_secs(5), rx.recv())
+                .await
+                .expect("an announcement within 5 s")
+                .expect("the store is open")
+        }
+    };
+    let session = CometdSessionRecord {
+        client_id: "s1".into(),
+        principal: serde_json::json!({}),
+        principal_key: "u1".into(),
+        subscriptions: Vec::new(),
+        ack: true,
+        cursor: 0,
+        connected: false,
+        last_connect_ms: 0,
+        expires_at_ms: u64::MAX >> 12,
+    };
+    assert!(db.store.create_cometd_session(session).await.unwrap());
+
+    for step in ["subscribe", "unsubscribe", "delete"] {
+        let waiting = next(&mut on_b);
+        match step {
+            "subscribe" => assert!(
+                db.store
+                    .add_cometd_subscription("s1", "/a/*", 1)
+                    .await
+                    .unwrap()
+            ),
+            "unsubscribe" => assert!(
+                db.store
+                    .remove_cometd_subscription("s1", "/a/*")
+                    .await
+                    .unwrap()
+            ),
+            _ => assert!(db.store.delete_cometd_session("s1").await.unwrap()),
+        }
+        assert_eq!(
+            waiting.await,
+            CometdSessionChange::Changed("s1".into()),
+            "{step}"
+        );
+    }
+    // Nothing about unknown sessions; A never hears its own announcements.
+    assert!(
+        !db.store
+            .add_cometd_subscription("s1", "/a/*", 1)
+            .await
+            .unwrap()
+    );
+    assert!(!db.store.delete_cometd_session("s1").await.unwrap());
+    node_b
+        .add_cometd_subscription("nope", "/a/*", 1)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(matches!(on_a.try_recv(), Err(TryRecvError::Empty)));
+    // B's receiver (the original, not the resubscribed copies) saw the three, nothing more.
+    for _ in 0..3 {
+        assert!(matches!(on_b.try_recv(), Ok(CometdSessionChange::Changed(id)) if id == "s1"));
+    }
+    assert!(matches!(on_b.try_recv(), Err(TryRecvError::Empty)));
+
+    node_b.close().await;
+    db.finish().await;
+}

@@ -1,0 +1,150 @@
+//! The requests of a removal benchmark: GWS logins and `RemoveParticipantFromConference`
+//! requests over REST, `confer.v1.CallService/RemoveCallParticipant` over gRPC, built from what
+//! [`crate::preload`] loaded.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use base64::Engine as _;
+use bytes::{BufMut as _, Bytes, BytesMut};
+use http::Method;
+use prost::Message as _;
+
+use crate::{
+    load::{PlannedRequest, Protocol, headers, request_once},
+    preload::{PreloadedAgent, PreloadedCall},
+};
+
+/// What Confer answers a successful GWS removal (seed 000).
+pub const REST_SUCCESS_BODY: &[u8] = br#"{"statusCode":0}"#;
+/// The gRPC method of a call removal.
+pub const GRPC_REMOVE_PATH: &str = "/confer.v1.CallService/RemoveCallParticipant";
+
+/// A logged-in GWS client: the session cookie and its CSRF token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GwsSession {
+    pub username: String,
+    /// `JSESSIONID=...`.
+    pub cookie: String,
+    pub csrf: String,
+}
+
+/// `Authorization: Basic ...` for an agent.
+pub fn basic_auth(username: &str, password: &str) -> String {
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    format!("Basic {encoded}")
+}
+
+/// Logs in as a GWS client does: `GET /api/v2/me` with Basic credentials, keeping the
+/// `JSESSIONID` cookie and the `X-CSRF-TOKEN` header of the reply.
+pub async fn login(addr: SocketAddr, agent: &PreloadedAgent) -> anyhow::Result<GwsSession> {
+    let auth = basic_auth(&agent.username, &agent.password);
+    let request = PlannedRequest {
+        path: "/api/v2/me".to_owned(),
+        headers: headers([("authorization", auth.as_str())])?,
+        body: Bytes::new(),
+    };
+    let reply = request_once(Protocol::Http1, addr, Method::GET, &request).await?;
+    anyhow::ensure!(
+        reply.status == 200,
+        "login of {} on {addr}: HTTP {} {}",
+        agent.username,
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+    let cookie = reply
+        .headers
+        .get_all(http::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| v.split(';').next().filter(|c| c.starts_with("JSESSIONID=")))
+        .with_context(|| format!("login of {}: no JSESSIONID cookie", agent.username))?
+        .to_owned();
+    // Without CSRF protection (`--csrf false`) there is no token, and none is needed.
+    let csrf = reply
+        .headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    Ok(GwsSession {
+        username: agent.username.clone(),
+        cookie,
+        csrf,
+    })
+}
+
+/// Logs in every agent, at most 8 at a time.
+pub async fn login_all(
+    addr: SocketAddr,
+    agents: &[&PreloadedAgent],
+) -> anyhow::Result<Vec<GwsSession>> {
+    let mut sessions = Vec::with_capacity(agents.len());
+    for chunk in agents.chunks(8) {
+        let logins: Vec<_> = chunk
+            .iter()
+            .map(|agent| {
+                let agent = (*agent).clone();
+                tokio::spawn(async move { login(addr, &agent).await })
+            })
+            .collect();
+        for login in logins {
+            sessions.push(login.await??);
+        }
+    }
+    Ok(sessions)
+}
+
+/// `POST /api/v2/me/calls/{id}` `RemoveParticipantFromConference`, with the session cookie and
+/// CSRF token, as a GWS client sends it.
+pub fn rest_removal(session: &GwsSession, call: &PreloadedCall) -> anyhow::Result<PlannedRequest> {
+    let body = serde_json::json!({
+        "operationName": "RemoveParticipantFromConference",
+        "participant": call.participant,
+    });
+    let mut pairs = vec![
+        ("content-type", "application/json"),
+        ("cookie", session.cookie.as_str()),
+    ];
+    if !session.csrf.is_empty() {
+        pairs.push(("x-csrf-token", session.csrf.as_str()));
+    }
+    Ok(PlannedRequest {
+        path: format!("/api/v2/me/calls/{}", call.call_id),
+        headers: headers(pairs)?,
+        body: Bytes::from(serde_json::to_vec(&body)?),
+    })
+}
+
+/// A gRPC message frame: uncompressed flag, big-endian length, the message.
+pub fn grpc_frame(message: &[u8]) -> anyhow::Result<Bytes> {
+    let len = u32::try_from(message.len()).context("a gRPC message over 4 GiB")?;
+    let mut frame = BytesMut::with_capacity(5 + message.len());
+    frame.put_u8(0);
+    frame.put_u32(len);
+    frame.put_slice(message);
+    Ok(frame.freeze())
+}
+
+/// `confer.v1.CallService/RemoveCallParticipant` with the owner's Basic credentials (which the
+/// server verifies once and then caches, as for any client).
+pub fn grpc_removal(
+    agent: &PreloadedAgent,
+    call: &PreloadedCall,
+) -> anyhow::Result<PlannedRequest> {
+    let message = confer_model::proto::RemoveCallParticipantRequest {
+        call_id: call.call_id.clone(),
+        participant: call.participant.clone(),
+    };
+    let auth = basic_auth(&agent.username, &agent.password);
+    Ok(PlannedRequest {
+        path: GRPC_REMOVE_PATH.to_owned(),
+        headers: headers([
+            ("content-type", "application/grpc"),
+            ("te", "trailers"),
+            ("authorization", auth.as_str()),
+        ])?,
+        body: grpc_frame(&message.encode_to_vec())?,
+    })
+}
