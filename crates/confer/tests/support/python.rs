@@ -1,6 +1,8 @@
 //! Python tools the end-to-end tests drive (the gRPC interop client, the OpenAPI validator,
 //! Schemathesis): each from a pinned requirements file, in a virtualenv under `target/` that is
-//! created once per set of pins and reused.
+//! created once per set of pins and reused. Creation holds a lock file beside the virtualenv,
+//! because tests run in parallel (and test binaries may too) and two `python -m venv` into one
+//! directory fail with "File exists".
 
 use std::{
     path::{Path, PathBuf},
@@ -19,6 +21,15 @@ pub fn venv(name: &str, requirements: &Path) -> PathBuf {
     let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-venv-{tag:016x}"));
     let python = venv.join("bin/python");
     let ready = venv.join(".installed");
+    if ready.exists() {
+        return python;
+    }
+    let lock_path = venv.with_extension("lock");
+    let lock = std::fs::File::create(&lock_path)
+        .unwrap_or_else(|error| panic!("create {}: {error}", lock_path.display()));
+    // Blocks while another test creates it; released when `lock` drops at return.
+    lock.lock()
+        .unwrap_or_else(|error| panic!("lock {}: {error}", lock_path.display()));
     if ready.exists() {
         return python;
     }
