@@ -38,6 +38,9 @@
 //!   fail, the failing job gets its own error, the jobs not yet run move to the next batch), and
 //!   never lets later jobs run outside a transaction. Job code must therefore return every SQL
 //!   error it meets (none swallows one), which the store's write functions do.
+//! * **A write that panics (a bug) fails alone.** The panic is caught where the job runs and
+//!   reported to its caller as [`StoreError::Invalid`]; the job is rolled back like any failed
+//!   one, and the writer thread, which every later write needs, keeps running.
 //! * **Bulk loads keep the order too.** A bulk load (borrowed data, too big to copy into a job)
 //!   borrows the connection *between* batches for a transaction of its own; batches wait until
 //!   it hands the connection back, so it is one more link in the same single-writer chain.
@@ -48,10 +51,12 @@
 
 use std::future::Future;
 use std::ops::{Deref, DerefMut};
+use std::panic::AssertUnwindSafe;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
 
 use sqlx::{Connection as _, SqliteConnection};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -308,7 +313,16 @@ where
     ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
         Box::pin(async move {
             let result = match self.work.take() {
-                Some(work) => work(conn).await,
+                Some(work) => {
+                    let op = self.op;
+                    // Building the future may panic too, not only polling it.
+                    match std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))) {
+                        Ok(future) => CatchPanic(future)
+                            .await
+                            .unwrap_or_else(|p| panicked(op, &*p)),
+                        Err(p) => panicked(op, &*p),
+                    }
+                }
                 // A job runs once; a second run would be a writer bug, not worth a panic.
                 None => Err(StoreError::Invalid(format!("{} ran twice", self.op))),
             };
@@ -336,6 +350,37 @@ where
     fn fail(self: Box<Self>, failure: &BatchFailure) {
         let _ = self.reply.send(Err(failure.error(self.op)));
     }
+}
+
+/// Polls a job's future, catching a panic in it: a bug in one write must fail that write
+/// (rolled back like any failed job), not end the writer thread and every write after it.
+struct CatchPanic<F>(F);
+
+impl<F: Future + Unpin> Future for CatchPanic<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = &mut self.0;
+        // Unwind safety: after a panic the future is never polled again (the job is done), and
+        // the connection it borrowed is rolled back to before the job by the caller.
+        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(payload) => Poll::Ready(Err(payload)),
+        }
+    }
+}
+
+/// The error a panicked job reports (the panic itself went to the panic hook, i.e. the log).
+fn panicked<T>(op: &'static str, payload: &(dyn std::any::Any + Send)) -> StoreResult<T> {
+    let message = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload");
+    Err(StoreError::Invalid(format!(
+        "{op} panicked ({message}); its writes were rolled back"
+    )))
 }
 
 /// Why a whole batch failed, shared by all its jobs (a `sqlx::Error` cannot be cloned).
@@ -705,6 +750,68 @@ mod tests {
                 writes: 5
             }
         );
+        writer.close().await.unwrap();
+    }
+
+    /// Inserts `v` into `t`, then panics.
+    fn insert_then_panic(
+        v: &'static str,
+    ) -> impl for<'c> FnOnce(&'c mut SqliteConnection) -> WorkFuture<'c, ()> + Send + 'static {
+        move |conn| {
+            Box::pin(async move {
+                insert(v, false)(conn).await?;
+                panic!("a bug in the write of {v}");
+            })
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_fails_alone_and_the_writer_keeps_writing() {
+        let (_dir, writer) = scratch().await;
+        // In a batch: its neighbours commit, its insert is rolled back.
+        let (release, blocker) = block(&writer).await;
+        let a = writer
+            .enqueue("a", no_head, insert("a", false))
+            .await
+            .unwrap();
+        let b = writer
+            .enqueue("b", no_head, insert_then_panic("b"))
+            .await
+            .unwrap();
+        let c = writer
+            .enqueue("c", no_head, insert("c", false))
+            .await
+            .unwrap();
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        a.await.unwrap().unwrap();
+        let b = b.await.unwrap();
+        assert!(
+            matches!(&b, Err(StoreError::Invalid(m)) if m.contains("a bug in the write of b")),
+            "b reports its panic: {b:?}"
+        );
+        c.await.unwrap().unwrap();
+        // Alone in its transaction, and as the work's constructor.
+        let d = writer.write("d", no_head, insert_then_panic("d")).await;
+        assert!(matches!(&d, Err(StoreError::Invalid(_))), "{d:?}");
+        let e = writer
+            .write(
+                "e",
+                no_head,
+                |_conn: &mut SqliteConnection| -> WorkFuture<'_, ()> {
+                    panic!("a bug before the write of e")
+                },
+            )
+            .await;
+        assert!(
+            matches!(&e, Err(StoreError::Invalid(m)) if m.contains("before the write of e")),
+            "{e:?}"
+        );
+        writer
+            .write("f", no_head, insert("f", false))
+            .await
+            .unwrap();
+        assert_eq!(rows(&writer).await, ["a", "c", "f"]);
         writer.close().await.unwrap();
     }
 
