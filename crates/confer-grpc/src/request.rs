@@ -36,7 +36,7 @@ pub async fn authenticate(app: &App, metadata: &MetadataMap) -> Result<Actor, Ap
 }
 
 /// The call's deadline, from the `grpc-timeout` header (`<digits><unit>`, units H M S m u n).
-/// A malformed header counts as none, as tonic's own layer treats it.
+/// A malformed header counts as none, as tonic's server treats it.
 pub fn timeout_of(metadata: &MetadataMap) -> Option<Duration> {
     let text = metadata.get("grpc-timeout")?.to_str().ok()?;
     // The gRPC spec allows at most 8 digits.
@@ -56,9 +56,11 @@ pub fn timeout_of(metadata: &MetadataMap) -> Option<Duration> {
     })
 }
 
-/// How long before the caller's deadline the server gives up: tonic's own timeout layer answers a
-/// passed deadline with CANCELLED, so the server answers first, with DEADLINE_EXCEEDED, which is
-/// what the caller needs to know (at most 10 ms early, at most a tenth of the timeout).
+/// How long before the caller's deadline the server gives up (at most 10 ms early, at most a
+/// tenth of the timeout): the DEADLINE_EXCEEDED it answers then reaches the caller before the
+/// caller's own timer fires, so the caller learns that the server stopped the work, rather than
+/// only that no answer came in time. (The server is not `tonic::transport::Server`, whose own
+/// timeout layer would answer CANCELLED; see `confer`'s `server.rs`.)
 pub fn budget(timeout: Duration) -> Duration {
     let margin = (timeout / 10).min(Duration::from_millis(10));
     timeout.saturating_sub(margin)

@@ -5,7 +5,7 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use axum::{Router, middleware, routing::get};
+use axum::{Router, middleware, routing::get, serve::ListenerExt as _};
 use confer_app::{App, config::ServeConfig, health, metrics};
 use confer_grpc::GrpcDialect;
 use confer_gws::GwsDialect;
@@ -77,12 +77,20 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
             .context("serving REST")
     });
 
-    let routes = grpc.routes();
+    // gRPC is served by hyper through axum rather than by `tonic::transport::Server`, whose
+    // outermost layer enforces `grpc-timeout` itself and answers CANCELLED "Timeout expired",
+    // where the gRPC spec says DEADLINE_EXCEEDED. Every Confer RPC enforces the caller's deadline
+    // and answers DEADLINE_EXCEEDED ([`confer_grpc`]'s `within_deadline`); clients enforce theirs
+    // anyway. HTTP/2 comes by prior knowledge (h2c), as gRPC clients send it.
+    let grpc_service = grpc.routes().into_axum_router().into_make_service();
+    let grpc_listener = grpc_listener.tap_io(|tcp| {
+        // Replies are small and latency matters: no Nagle delay (as tonic's server did).
+        let _ = tcp.set_nodelay(true);
+    });
     let mut grpc_stopped = stopped;
     tasks.spawn(async move {
-        tonic::transport::Server::builder()
-            .add_routes(routes)
-            .serve_with_incoming_shutdown(GrpcDialect::incoming(grpc_listener), async move {
+        axum::serve(grpc_listener, grpc_service)
+            .with_graceful_shutdown(async move {
                 let _ = grpc_stopped.wait_for(|stop| *stop).await;
             })
             .await
