@@ -206,7 +206,9 @@ where
             headers: &headers,
             transport: Transport::WebSocket,
         };
-        let (out, held) = server.handle_parsed(&ctx, parsed).await;
+        // Boxed: inline, its future would make every socket's task as large as the largest
+        // message handling, for the socket's whole life.
+        let (out, held) = Box::pin(server.handle_parsed(&ctx, parsed)).await;
         if !out.is_empty() && tx.send(out.to_json_array()).await.is_err() {
             break;
         }
