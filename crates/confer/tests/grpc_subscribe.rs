@@ -281,8 +281,9 @@ async fn deadlines_are_honored() {
     // stream's budget.
     let token = format!("Bearer {}", server.token("agent15002").await);
     let mut request = authed(&token, proto::SubscribeRequest { after_seq: None });
-    // The deadline travels as `grpc-timeout` only, with no timer in the client: what ends the
-    // call must be the server honouring it (a client timer could fire first under load).
+    // The deadline travels as `grpc-timeout`, with no timer of the test's own. tonic's client
+    // applies the header only to the wait for the response headers, which a stream gets at
+    // once: what ends the stream must be the server honouring the deadline.
     server_deadline(&mut request, "500m");
     let started = Instant::now();
     let mut stream = server
@@ -308,7 +309,9 @@ async fn deadlines_are_honored() {
             call_id: VOICE_CALL_ID.into(),
         },
     );
-    server_deadline(&mut request, "20m");
+    // 100 ms: the server answers 10 ms early (see `assert_deadline_status`); the password check
+    // (argon2 in a debug build) takes far longer.
+    server_deadline(&mut request, "100m");
     let status = tokio::time::timeout(Duration::from_secs(10), server.calls().get_call(request))
         .await
         .expect("the server answers at the deadline, not after the password check")
@@ -357,15 +360,25 @@ async fn shutdown_ends_open_streams() {
     }
 }
 
-/// Sets the call's deadline for the server only (`grpc-timeout`, e.g. `"20m"` for 20 ms).
+/// Sets the call's deadline (`grpc-timeout`, e.g. `"20m"` for 20 ms), with no timer in the test.
 fn server_deadline<T>(request: &mut tonic::Request<T>, timeout: &str) {
     let value = timeout.parse().expect("a valid grpc-timeout");
     request.metadata_mut().insert("grpc-timeout", value);
 }
 
-/// The status of a call the server ended at its deadline: DEADLINE_EXCEEDED, as the gRPC spec
-/// says (tonic's own server would answer CANCELLED "Timeout expired" when its timer fired first;
-/// Confer is not served by it).
+/// The status of a call that ended at its deadline. From the server it must be
+/// DEADLINE_EXCEEDED, as the gRPC spec says (tonic's own server would answer CANCELLED "Timeout
+/// expired"; Confer is not served by it). But tonic's client enforces `grpc-timeout` too, on the
+/// wait for a unary answer: on a loaded machine its timer can fire before the server's answer,
+/// sent a few milliseconds early, arrives. That status is the client's own CANCELLED, made
+/// locally, so it carries its cause (`TimeoutExpired`) as a source, which a status read from the
+/// wire never has. Such a run says nothing about the server and is not a failure; a CANCELLED
+/// from the server is.
 fn assert_deadline_status(status: &tonic::Status) {
-    assert_eq!(status.code(), Code::DeadlineExceeded, "{status:?}");
+    let by_the_client_timer =
+        status.code() == Code::Cancelled && std::error::Error::source(status).is_some();
+    assert!(
+        status.code() == Code::DeadlineExceeded || by_the_client_timer,
+        "{status:?}"
+    );
 }
