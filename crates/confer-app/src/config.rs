@@ -2,11 +2,16 @@
 //! environment variable, the `--config` TOML file, or its default.
 
 use std::{
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
+pub use confer_core::Limits;
+
 use serde::Deserialize;
+
+use crate::auth::{DEFAULT_SESSION_TTL, keys::DEFAULT_KEY_FILE};
 
 /// The settings a server runs with, after every source has been merged.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +30,18 @@ pub struct ServeConfig {
     pub log_format: LogFormat,
     /// GWS CSRF protection (`X-CSRF-HEADER`/`X-CSRF-TOKEN`); on unless turned off.
     pub csrf: bool,
+    // Sign-in, sessions and request limits.
+    /// How long a session lasts without use (renewed while used).
+    pub session_ttl: Duration,
+    /// The session signing keys (`CONFER_SESSION_KEYS` overrides it); by default
+    /// `<data_dir>/session-keys`.
+    pub session_key_file: PathBuf,
+    /// Proxies whose `X-Forwarded-For` names the client (sign-in throttling by address).
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Password verifications at once (default: one per core).
+    pub password_workers: Option<usize>,
+    /// What a request may ask of the domain: id and text lengths, participants per conference.
+    pub limits: Limits,
     /// The base URL clients reach this server at, used in the URIs GWS puts in replies and
     /// notifications (`http://host:port`); by default `http://` and the bound `--listen` address.
     pub public_url: Option<String>,
@@ -55,6 +72,13 @@ pub struct ConfigFile {
     pub demo: Option<bool>,
     pub log_format: Option<LogFormat>,
     pub csrf: Option<bool>,
+    pub session_ttl_secs: Option<u64>,
+    pub session_key_file: Option<PathBuf>,
+    pub trusted_proxies: Option<Vec<IpAddr>>,
+    pub password_workers: Option<usize>,
+    pub max_id_bytes: Option<usize>,
+    pub max_text_bytes: Option<usize>,
+    pub max_participants: Option<usize>,
     pub public_url: Option<String>,
 }
 
@@ -109,6 +133,32 @@ pub struct ServeArgs {
     /// GWS CSRF protection [default: true]
     #[arg(long, env = "CONFER_CSRF")]
     pub csrf: Option<bool>,
+    /// Session lifetime in seconds, renewed while the session is used [default: 28800, 8 h]
+    #[arg(long, env = "CONFER_SESSION_TTL_SECS")]
+    pub session_ttl_secs: Option<u64>,
+    /// File of session signing keys, created 0600 at first start; CONFER_SESSION_KEYS (hex keys)
+    /// overrides it [default: <data-dir>/session-keys]
+    #[arg(long, env = "CONFER_SESSION_KEY_FILE")]
+    pub session_key_file: Option<PathBuf>,
+    /// A proxy (IP address) whose X-Forwarded-For header names the client (repeatable)
+    #[arg(
+        long = "trusted-proxy",
+        env = "CONFER_TRUSTED_PROXIES",
+        value_delimiter = ','
+    )]
+    pub trusted_proxies: Vec<IpAddr>,
+    /// Password verifications at once; more wait briefly, then get 503 [default: one per core]
+    #[arg(long, env = "CONFER_PASSWORD_WORKERS")]
+    pub password_workers: Option<usize>,
+    /// Longest id a request may carry, in bytes [default: 256]
+    #[arg(long, env = "CONFER_MAX_ID_BYTES")]
+    pub max_id_bytes: Option<usize>,
+    /// Longest text (chat message, user data value) a request may carry, in bytes [default: 16384]
+    #[arg(long, env = "CONFER_MAX_TEXT_BYTES")]
+    pub max_text_bytes: Option<usize>,
+    /// Most participants in one conference [default: 64]
+    #[arg(long, env = "CONFER_MAX_PARTICIPANTS")]
+    pub max_participants: Option<usize>,
     /// Base URL for the URIs in GWS replies and notifications [default: http://<listen address>]
     #[arg(long, env = "CONFER_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -130,6 +180,11 @@ impl ServeArgs {
         {
             return Err(ConfigError::DatabaseUrl(url.clone()));
         }
+        let data_dir = self
+            .data_dir
+            .clone()
+            .or(file.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
         Ok(ServeConfig {
             listen: self
                 .listen
@@ -139,15 +194,42 @@ impl ServeArgs {
                 .grpc_listen
                 .or(file.grpc_listen)
                 .unwrap_or_else(|| parse_default(DEFAULT_GRPC_LISTEN)),
-            data_dir: self
-                .data_dir
-                .clone()
-                .or(file.data_dir)
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR)),
+            data_dir: data_dir.clone(),
             database_url,
             demo: self.demo.or(file.demo).unwrap_or(false),
             log_format: self.log_format.or(file.log_format).unwrap_or_default(),
             csrf: self.csrf.or(file.csrf).unwrap_or(true),
+            session_ttl: Duration::from_secs(
+                self.session_ttl_secs
+                    .or(file.session_ttl_secs)
+                    .unwrap_or(DEFAULT_SESSION_TTL.as_secs())
+                    .max(60),
+            ),
+            session_key_file: self
+                .session_key_file
+                .clone()
+                .or(file.session_key_file)
+                .unwrap_or_else(|| data_dir.join(DEFAULT_KEY_FILE)),
+            trusted_proxies: if self.trusted_proxies.is_empty() {
+                file.trusted_proxies.unwrap_or_default()
+            } else {
+                self.trusted_proxies.clone()
+            },
+            password_workers: self.password_workers.or(file.password_workers),
+            limits: Limits {
+                max_id_bytes: self
+                    .max_id_bytes
+                    .or(file.max_id_bytes)
+                    .unwrap_or(Limits::DEFAULT.max_id_bytes),
+                max_text_bytes: self
+                    .max_text_bytes
+                    .or(file.max_text_bytes)
+                    .unwrap_or(Limits::DEFAULT.max_text_bytes),
+                max_participants: self
+                    .max_participants
+                    .or(file.max_participants)
+                    .unwrap_or(Limits::DEFAULT.max_participants),
+            },
             public_url: self
                 .public_url
                 .clone()

@@ -49,6 +49,7 @@ pub async fn load(store: &dyn Store) -> Result<String, DemoError> {
             email: user.email.map(str::to_owned),
             device_id: user.device_id.map(str::to_owned),
             accounts: user.account.map(str::to_owned).into_iter().collect(),
+            ..UserProfile::default()
         };
         let record = UserRecord {
             id: user.user_id.to_owned(),

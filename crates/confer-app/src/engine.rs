@@ -9,7 +9,7 @@
 use std::{ops::RangeInclusive, sync::Arc, time::SystemTime};
 
 use confer_core::{
-    Actor, Command, Conference, DomainError, Event, Timestamp,
+    Actor, Command, Conference, DomainError, Event, Limits, Timestamp,
     view::{is_listed_for, is_live, listing_keys},
 };
 use confer_store::{Commit, ConferenceRecord, IdempotencyRecord, NewEvent, Store, StoreError};
@@ -77,11 +77,25 @@ pub fn now() -> Timestamp {
 pub struct Engine {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
+    limits: Limits,
 }
 
 impl Engine {
+    /// An engine with the default [`Limits`].
     pub fn new(store: Arc<dyn Store>, metrics: Arc<Metrics>) -> Self {
-        Self { store, metrics }
+        Self::with_limits(store, metrics, Limits::DEFAULT)
+    }
+
+    pub fn with_limits(store: Arc<dyn Store>, metrics: Arc<Metrics>, limits: Limits) -> Self {
+        Self {
+            store,
+            metrics,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
@@ -96,6 +110,8 @@ impl Engine {
         idempotency: Option<IdempotencyKey>,
     ) -> Result<Executed, EngineError> {
         let now = now();
+        // Before anything is read: an oversized id must not even reach the store.
+        self.limits.check_command(&command)?;
         let id = command.conference_id().clone();
         for _ in 0..MAX_ATTEMPTS {
             // Checked on every attempt: a concurrent request with the same key may have won.
@@ -106,20 +122,24 @@ impl Engine {
             }
             let current = self.load(id.as_str()).await?;
             let expected_version = current.as_ref().map(|c| c.version);
-            let (conference, events) =
-                match confer_core::execute(current.as_ref(), actor, command.clone(), now) {
-                    Ok(decided) => decided,
-                    Err(refused) => {
-                        // A request with the same key may have committed between our check and
-                        // our load; its success is the answer, not the refusal it caused.
-                        if let Some(key) = &idempotency
-                            && let Some(replay) = self.replay(actor, key, now).await?
-                        {
-                            return Ok(replay);
-                        }
-                        return Err(refused.into());
+            let decided = confer_core::execute(current.as_ref(), actor, command.clone(), now)
+                .and_then(|(conference, events)| {
+                    self.limits.check_size(current.as_ref(), &conference)?;
+                    Ok((conference, events))
+                });
+            let (conference, events) = match decided {
+                Ok(decided) => decided,
+                Err(refused) => {
+                    // A request with the same key may have committed between our check and
+                    // our load; its success is the answer, not the refusal it caused.
+                    if let Some(key) = &idempotency
+                        && let Some(replay) = self.replay(actor, key, now).await?
+                    {
+                        return Ok(replay);
                     }
-                };
+                    return Err(refused.into());
+                }
+            };
             let record = record_of(&conference, now)?;
             let new_events = events
                 .iter()
@@ -206,6 +226,7 @@ impl Engine {
 
     /// The conference with this id, as last committed.
     pub async fn load(&self, id: &str) -> Result<Option<Conference>, EngineError> {
+        self.limits.check_id("id", id)?;
         let Some(record) = self.store.get_conference(id).await? else {
             return Ok(None);
         };

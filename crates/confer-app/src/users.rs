@@ -47,6 +47,17 @@ pub struct UserProfile {
     pub device_id: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub accounts: Vec<String>,
+    /// Moves on every password change and every disabling: a session token issued at another
+    /// revision is refused (see `crate::auth`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub credential_revision: u64,
+    /// A disabled user cannot sign in, and its sessions end.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,6 +70,8 @@ pub enum UserError {
     Password(#[from] password::PasswordError),
     #[error("user {0} already exists")]
     Taken(String),
+    #[error("there is no user {0}")]
+    NoSuchUser(String),
     #[error("the store failed")]
     Store(#[from] StoreError),
     #[error("user {username} has an unreadable profile")]
@@ -107,16 +120,15 @@ pub async fn add(store: &dyn Store, user: NewUser) -> Result<UserRecord, UserErr
     if !valid_user_id(&id) {
         return Err(UserError::InvalidUserId);
     }
-    let password = user.password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || password::hash(&password))
-        .await
-        .map_err(|_| password::PasswordError::Hash("the hashing task was cancelled".into()))??;
+    let password_hash = hash_off_runtime(user.password.clone()).await?;
     let profile = UserProfile {
         roles: vec![user.role.core_role()],
         phone_number: user.phone_number,
         email: user.email,
         device_id: user.device_id,
         accounts: user.accounts,
+        credential_revision: 0,
+        disabled: false,
     };
     let record = UserRecord {
         id,
@@ -132,6 +144,77 @@ pub async fn add(store: &dyn Store, user: NewUser) -> Result<UserRecord, UserErr
         Err(StoreError::UsernameTaken { .. }) => Err(UserError::Taken(user.username)),
         Err(other) => Err(other.into()),
     }
+}
+
+async fn hash_off_runtime(password: String) -> Result<String, UserError> {
+    Ok(
+        tokio::task::spawn_blocking(move || password::hash(&password))
+            .await
+            .map_err(|_| {
+                password::PasswordError::Hash("the hashing task was cancelled".into())
+            })??,
+    )
+}
+
+async fn existing(store: &dyn Store, username: &str) -> Result<UserRecord, UserError> {
+    store
+        .get_user_by_username(username)
+        .await?
+        .ok_or_else(|| UserError::NoSuchUser(username.to_owned()))
+}
+
+/// Changes `username`'s profile with `change` and stores it.
+async fn change_profile(
+    store: &dyn Store,
+    mut record: UserRecord,
+    change: impl FnOnce(&mut UserProfile),
+) -> Result<UserRecord, UserError> {
+    let mut profile = profile_of(&record)?;
+    change(&mut profile);
+    record.profile = serde_json::to_value(&profile).map_err(|source| UserError::Profile {
+        username: record.username.clone(),
+        source,
+    })?;
+    store.update_user(record.clone()).await?;
+    Ok(record)
+}
+
+/// Sets a new password; every session and cached credential of the user ends (on every node
+/// within `crate::auth::USER_CACHE_TTL`).
+pub async fn set_password(
+    store: &dyn Store,
+    username: &str,
+    password: String,
+) -> Result<UserRecord, UserError> {
+    let mut record = existing(store, username).await?;
+    record.password_hash = hash_off_runtime(password).await?;
+    change_profile(store, record, |profile| profile.credential_revision += 1).await
+}
+
+/// Disables (or enables again) a user. Disabling ends every session of the user; enabling does
+/// not bring them back.
+pub async fn set_disabled(
+    store: &dyn Store,
+    username: &str,
+    disabled: bool,
+) -> Result<UserRecord, UserError> {
+    let record = existing(store, username).await?;
+    change_profile(store, record, |profile| {
+        if disabled && !profile.disabled {
+            profile.credential_revision += 1;
+        }
+        profile.disabled = disabled;
+    })
+    .await
+}
+
+/// Removes a user; its sessions end with it.
+pub async fn remove(store: &dyn Store, username: &str) -> Result<UserRecord, UserError> {
+    let record = existing(store, username).await?;
+    if !store.delete_user(&record.id).await? {
+        return Err(UserError::NoSuchUser(username.to_owned()));
+    }
+    Ok(record)
 }
 
 /// One line per user: username, id, roles, phone number, email, accounts.
@@ -151,7 +234,7 @@ pub async fn list(store: &dyn Store) -> Result<Vec<String>, UserError> {
                 .map(|r| format!("{r:?}").to_lowercase())
                 .collect();
             lines.push(format!(
-                "{}\tid={}\troles={}\tphone={}\temail={}\taccounts={}",
+                "{}\tid={}\troles={}\tphone={}\temail={}\taccounts={}{}",
                 record.username,
                 record.id,
                 roles.join(","),
@@ -162,6 +245,7 @@ pub async fn list(store: &dyn Store) -> Result<Vec<String>, UserError> {
                 } else {
                     profile.accounts.join(",")
                 },
+                if profile.disabled { "\tdisabled" } else { "" },
             ));
         }
         if !full {

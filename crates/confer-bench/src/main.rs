@@ -889,7 +889,17 @@ async fn postgres_in_schema(
     );
 
     let server_url = schema.server_url();
-    let node_a = ConferServer::start(&["--database-url", &server_url])?;
+    // The nodes share one session key file, as a deployment shares one secret.
+    let keys = tempfile::tempdir()?;
+    let key_file = keys.path().join("session-keys");
+    let key_file = key_file.to_string_lossy();
+    let node_args = [
+        "--database-url",
+        &server_url,
+        "--session-key-file",
+        &key_file,
+    ];
+    let node_a = ConferServer::start(&node_args)?;
     let mut pool = CallPool::new(&preloaded);
     let cap = settings.closed_loop_cap().min(n * 4 / 10);
 
@@ -917,7 +927,7 @@ async fn postgres_in_schema(
 
     // Two nodes on the same schema, half of the connections to each; sessions are shared, so
     // logging in on either node is enough.
-    let node_b = ConferServer::start(&["--database-url", &server_url])?;
+    let node_b = ConferServer::start(&node_args)?;
     let agents = pool.take(cap);
     let requests = rest_requests(node_b.rest, &agents, cap).await?;
     let cpu = CpuWatch::start(&[node_a.pid(), node_b.pid()]);

@@ -4,7 +4,10 @@
 use std::sync::Arc;
 
 use confer_app::{
-    auth::{Authenticator, tokens::SigningKey},
+    auth::{
+        Authenticator, DEFAULT_SESSION_TTL,
+        tokens::{KeyRing, SigningKey},
+    },
     engine::Engine,
     metrics::Metrics,
     users::actor_of,
@@ -91,7 +94,11 @@ async fn check(store: Arc<dyn Store>, preloaded: &Preloaded, parties: usize) {
     assert_eq!(listed.len(), CALLS);
 
     // Every call is removable by its owner, who logs in with the preloaded password.
-    let auth = Authenticator::new(store.clone(), SigningKey::random());
+    let auth = Authenticator::new(
+        store.clone(),
+        KeyRing::single(SigningKey::random()),
+        DEFAULT_SESSION_TTL,
+    );
     let engine = Engine::new(store.clone(), Metrics::new());
     for agent in &preloaded.agents {
         let actor = auth

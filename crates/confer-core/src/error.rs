@@ -8,8 +8,8 @@
 //! | kind | GWS statusCode | HTTP | gRPC | ServiceStack errorCode |
 //! |---|---|---|---|---|
 //! | MissingParameter | 1 | 400 | INVALID_ARGUMENT | ArgumentNullException |
-//! | InvalidParameter, RequiresText, ConflictingParameters | 10 | 400 | INVALID_ARGUMENT | ArgumentException |
-//! | InvalidState, ConferenceEnded, CannotRemoveOwner, CannotRemoveCustomer, CannotRemoveSelf | 2 | 400 | FAILED_PRECONDITION | InvalidOperationException |
+//! | InvalidParameter, TooLong, RequiresText, ConflictingParameters | 10 | 400 | INVALID_ARGUMENT | ArgumentException |
+//! | InvalidState, ConferenceEnded, CannotRemoveOwner, CannotRemoveCustomer, CannotRemoveSelf, TooManyParticipants | 2 | 400 | FAILED_PRECONDITION | InvalidOperationException |
 //! | NotConferenceOwner, NotVisibleToAll | 3 | 403 | PERMISSION_DENIED | Forbidden |
 //! | MissingRole, NotAccountMember | 5 | 403 | PERMISSION_DENIED | Forbidden |
 //! | ConferenceNotFound, NotInConference, NotInvited, NotMonitoring | 6 | 404 | NOT_FOUND | NotFound |
@@ -75,6 +75,16 @@ pub enum DomainError {
         parameter: &'static str,
         value: String,
         expected: &'static str,
+    },
+
+    #[error("Parameter {parameter} is longer than {limit} bytes")]
+    TooLong { parameter: String, limit: usize },
+
+    #[error("{} {id} has reached its limit of {limit} participants", .noun.capitalized())]
+    TooManyParticipants {
+        noun: ConferenceNoun,
+        id: ConferenceId,
+        limit: usize,
     },
 
     #[error("Parameter {parameter} may only be given together with text")]
@@ -200,6 +210,8 @@ pub enum ErrorKind {
     InvalidState,
     MissingParameter,
     InvalidParameter,
+    TooLong,
+    TooManyParticipants,
     RequiresText,
     ConflictingParameters,
     NotInConference,
@@ -304,7 +316,7 @@ const CONFLICT: &str = "Conflict";
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ErrorKind; 25] = [
+    pub const ALL: [ErrorKind; 27] = [
         ErrorKind::NotAuthenticated,
         ErrorKind::MissingRole,
         ErrorKind::NotAccountMember,
@@ -314,6 +326,8 @@ impl ErrorKind {
         ErrorKind::InvalidState,
         ErrorKind::MissingParameter,
         ErrorKind::InvalidParameter,
+        ErrorKind::TooLong,
+        ErrorKind::TooManyParticipants,
         ErrorKind::RequiresText,
         ErrorKind::ConflictingParameters,
         ErrorKind::NotInConference,
@@ -338,6 +352,8 @@ impl ErrorKind {
         match self {
             ErrorKind::MissingParameter => codes(1, InvalidArgument, ARGUMENT_NULL),
             ErrorKind::InvalidParameter => codes(10, InvalidArgument, ARGUMENT),
+            ErrorKind::TooLong => codes(10, InvalidArgument, ARGUMENT),
+            ErrorKind::TooManyParticipants => codes(2, FailedPrecondition, INVALID_OPERATION),
             ErrorKind::RequiresText => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::ConflictingParameters => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::InvalidState => codes(2, FailedPrecondition, INVALID_OPERATION),
@@ -378,6 +394,8 @@ impl DomainError {
             DomainError::InvalidState { .. } => ErrorKind::InvalidState,
             DomainError::MissingParameter { .. } => ErrorKind::MissingParameter,
             DomainError::InvalidParameter { .. } => ErrorKind::InvalidParameter,
+            DomainError::TooLong { .. } => ErrorKind::TooLong,
+            DomainError::TooManyParticipants { .. } => ErrorKind::TooManyParticipants,
             DomainError::RequiresText { .. } => ErrorKind::RequiresText,
             DomainError::ConflictingParameters { .. } => ErrorKind::ConflictingParameters,
             DomainError::NotInConference { .. } => ErrorKind::NotInConference,

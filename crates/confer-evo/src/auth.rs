@@ -8,8 +8,11 @@
 //!   token's lifetime), and `ss-opt` (`perm` or `temp`, which of the two is in use). Both hold
 //!   a signed session token that every node accepts (the application's signing key is shared
 //!   through the store), so no sticky load balancing is needed.
-//! - `GET|POST /auth/logout` clears the cookies. Tokens are stateless: a copy kept elsewhere stays
-//!   valid until it expires (12 hours); Confer has no revocation list.
+//! - `GET|POST /auth/logout` clears the cookies. A copy of the token kept elsewhere stays valid
+//!   until it expires (`--session-ttl-secs`, 8 hours by default, renewed while in use: a
+//!   successful `/sessions` request past half the lifetime gets fresh cookies), or until the
+//!   user's password changes or the user is disabled or removed, which ends every session of
+//!   the user on every node within seconds.
 //! - `GET /auth` answers who the session belongs to, or 401.
 //!
 //! When an `Authorization` header is present it alone decides (a wrong password is 401 even with
@@ -25,7 +28,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::Response,
 };
-use confer_app::{App, auth::SESSION_TTL_SECS};
+use confer_app::App;
 use confer_core::{Actor, Role};
 
 use crate::{
@@ -207,30 +210,48 @@ async fn sign_in(
             message: "'Password' must not be empty.".to_owned(),
         })?;
     let actor = app.auth.verify_password(user_name, password).await?;
-    let token = app.auth.issue_session(&actor);
+    let token = app.auth.issue_session(&actor).await?;
     let remember = request.remember_me.unwrap_or(false);
     let mut response = reply(
         format,
         StatusCode::OK,
         &authenticate_response(&actor, Some(token.clone())),
     )?;
+    set_session_cookies(app, &mut response, &token, remember);
+    Ok(response)
+}
+
+/// The cookies of a session: `ss-id`, with `rememberMe` also `ss-pid`, and `ss-opt`.
+fn set_session_cookies(app: &App, response: &mut Response, token: &str, remember: bool) {
     let attributes = cookie_attributes(app);
-    set_cookie(
-        &mut response,
-        format!("{SESSION_COOKIE}={token}{attributes}"),
-    );
+    let lifetime = app.auth.session_ttl().as_secs();
+    set_cookie(response, format!("{SESSION_COOKIE}={token}{attributes}"));
     if remember {
         set_cookie(
-            &mut response,
-            format!("{PERMANENT_SESSION_COOKIE}={token}{attributes}; Max-Age={SESSION_TTL_SECS}"),
+            response,
+            format!("{PERMANENT_SESSION_COOKIE}={token}{attributes}; Max-Age={lifetime}"),
         );
     }
     let option = if remember { "perm" } else { "temp" };
     set_cookie(
-        &mut response,
-        format!("{SESSION_OPTIONS_COOKIE}={option}{attributes}; Max-Age={SESSION_TTL_SECS}"),
+        response,
+        format!("{SESSION_OPTIONS_COOKIE}={option}{attributes}; Max-Age={lifetime}"),
     );
-    Ok(response)
+}
+
+/// Sliding renewal: when the request was authenticated by a session cookie past half its
+/// lifetime, the reply carries the renewed cookies.
+pub async fn renew_session(app: &App, headers: &HeaderMap, response: &mut Response) {
+    if headers.contains_key(header::AUTHORIZATION) {
+        return;
+    }
+    let permanent = cookie(headers, PERMANENT_SESSION_COOKIE);
+    let Some(token) = cookie(headers, SESSION_COOKIE).or_else(|| permanent.clone()) else {
+        return;
+    };
+    if let Some(fresh) = app.auth.renewal(&token).await {
+        set_session_cookies(app, response, &fresh, permanent.is_some());
+    }
 }
 
 /// `GET|POST /auth/logout`: clears the session cookies. Needs no credentials, like ServiceStack's.

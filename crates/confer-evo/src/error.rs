@@ -10,7 +10,12 @@ use axum::{
     http::{HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use confer_app::{auth::AuthError, engine::EngineError};
+use std::time::Duration;
+
+use confer_app::{
+    auth::{AuthError, retry_after_secs},
+    engine::EngineError,
+};
 use confer_core::{DomainError, ErrorKind};
 
 use crate::{
@@ -37,6 +42,12 @@ pub enum EvoError {
     /// Credentials that do not verify (a wrong password, an expired or forged session token).
     #[error("{INVALID_CREDENTIALS}")]
     InvalidCredentials,
+    /// Too many failed sign-ins for this user name or from this address.
+    #[error("Too many failed sign-ins; try again in {} s", retry_after_secs(*.retry_after))]
+    Throttled { retry_after: Duration },
+    /// Every password verifier is busy.
+    #[error("Too many sign-ins at once; try again in {} s", retry_after_secs(*.retry_after))]
+    Busy { retry_after: Duration },
     /// A query or path parameter that is not acceptable.
     #[error("{message}")]
     BadParameter {
@@ -92,6 +103,8 @@ impl From<AuthError> for EvoError {
         match error {
             AuthError::Missing => EvoError::NotAuthenticated,
             AuthError::Invalid => EvoError::InvalidCredentials,
+            AuthError::Throttled { retry_after } => EvoError::Throttled { retry_after },
+            AuthError::Busy { retry_after } => EvoError::Busy { retry_after },
             other @ (AuthError::Store(_) | AuthError::User(_)) => EvoError::Internal(other.into()),
         }
     }
@@ -109,6 +122,8 @@ impl EvoError {
             | EvoError::MissingField { .. }
             | EvoError::Unreadable { .. } => 400,
             EvoError::UnsupportedMediaType(_) => 415,
+            EvoError::Throttled { .. } => 429,
+            EvoError::Busy { .. } => 503,
             EvoError::PayloadTooLarge { .. } => 413,
             // RFC draft "The Idempotency-Key HTTP Header Field": a key reused with another
             // payload is 422.
@@ -130,6 +145,8 @@ impl EvoError {
             EvoError::MissingField { .. } => "ArgumentNullException",
             EvoError::Unreadable { .. } => "SerializationException",
             EvoError::UnsupportedMediaType(_) => "UnsupportedMediaType",
+            EvoError::Throttled { .. } => "TooManyRequests",
+            EvoError::Busy { .. } => "ServiceUnavailable",
             EvoError::PayloadTooLarge { .. } => "RequestEntityTooLarge",
             EvoError::IdempotencyKeyReused => "UnprocessableEntity",
             EvoError::Contention => ErrorKind::VersionConflict.codes().service_stack,
@@ -209,6 +226,12 @@ impl EvoError {
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, format.content_type());
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        if let EvoError::Throttled { retry_after } | EvoError::Busy { retry_after } = self {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(retry_after_secs(*retry_after)),
+            );
+        }
         if status == StatusCode::UNAUTHORIZED {
             // What ServiceStack's BasicAuthProvider advertises, so curl and browsers know to
             // send Basic credentials.

@@ -31,6 +31,9 @@ use std::sync::Arc;
 
 use axum::{
     Router,
+    extract::{Request, State},
+    middleware::{self, Next},
+    response::Response,
     routing::{delete, get, post},
 };
 use confer_app::App;
@@ -43,11 +46,12 @@ pub struct EvoState {
 /// The Evo dialect's routes.
 pub fn router(app: Arc<App>) -> Router {
     let state = Arc::new(EvoState { app });
-    let mut router = Router::new();
+    let mut sessions = Router::new();
+    let mut auth = Router::new();
     // Routes whose last segment is static also answer with a format suffix on it; a suffix on a
     // last segment that is a parameter (`/sessions/{id}.jsv`) is taken off by the handler.
     for suffix in ["", ".json", ".jsv"] {
-        router = router
+        sessions = sessions
             .route(
                 &format!("/sessions{suffix}"),
                 get(sessions::list).post(sessions::create),
@@ -55,7 +59,8 @@ pub fn router(app: Arc<App>) -> Router {
             .route(
                 &format!("/sessions/{{id}}/members{suffix}"),
                 post(sessions::invite),
-            )
+            );
+        auth = auth
             .route(
                 &format!("/auth{suffix}"),
                 get(auth::current).post(auth::authenticate_route),
@@ -69,11 +74,29 @@ pub fn router(app: Arc<App>) -> Router {
                 get(auth::logout).post(auth::logout),
             );
     }
-    router
+    sessions
         .route("/sessions/{id}", get(sessions::get).delete(sessions::end))
         .route(
             "/sessions/{id}/members/{memberId}",
             delete(sessions::remove_member),
         )
+        // Not on the auth routes: signing in sets its own cookies, signing out clears them.
+        .route_layer(middleware::from_fn_with_state(state.clone(), renew_session))
+        .merge(auth)
         .with_state(state)
+}
+
+/// Renews the session cookies of a successful request that used them (see
+/// [`auth::renew_session`]).
+async fn renew_session(
+    State(state): State<Arc<EvoState>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let headers = request.headers().clone();
+    let mut response = next.run(request).await;
+    if response.status().is_success() {
+        auth::renew_session(&state.app, &headers, &mut response).await;
+    }
+    response
 }

@@ -454,42 +454,20 @@ pub async fn end(
     respond(format, result)
 }
 
-/// Runs a command; a session "not found" that exists in another account becomes 403.
+/// Runs a command. A session of another account is "not found", exactly as one that does not
+/// exist (the core answers both the same way): a caller cannot tell them apart.
 async fn execute(
     app: &App,
     actor: &Actor,
     command: Command,
     key: Option<confer_app::engine::IdempotencyKey>,
 ) -> Result<Executed, EvoError> {
-    let id = command.conference_id().clone();
-    match app.engine.execute(actor, command, key).await {
-        Ok(executed) => Ok(executed),
-        Err(confer_app::engine::EngineError::Domain(
-            not_found @ DomainError::ConferenceNotFound { .. },
-        )) => Err(outside_account(app, actor, id.as_str())
-            .await?
-            .unwrap_or(EvoError::Domain(not_found))),
-        Err(other) => Err(other.into()),
-    }
+    Ok(app.engine.execute(actor, command, key).await?)
 }
 
-/// The 403 for a session that exists in an account the actor is not in, if that is the case.
-async fn outside_account(app: &App, actor: &Actor, id: &str) -> Result<Option<EvoError>, EvoError> {
-    let conference = app.engine.load(id).await?;
-    Ok(conference
-        .as_ref()
-        .and_then(Conference::as_session)
-        .filter(|session| !actor.accounts.contains(&session.account_id))
-        .map(|session| {
-            EvoError::Domain(DomainError::NotAccountMember {
-                user: actor.user_id.clone(),
-                account: session.account_id.clone(),
-            })
-        }))
-}
-
-/// The session with this id, if the actor may see it: 404 when no session has it, 403 when it
-/// belongs to another account or the actor lacks the role there.
+/// The session with this id, if the actor may see it: 404 when no session has it or it belongs
+/// to an account the actor is not in (the same reply, so ids of other accounts cannot be
+/// probed), 403 when the actor lacks the role in the session's account.
 async fn visible_session(app: &App, actor: &Actor, id: &str) -> Result<Conference, EvoError> {
     let not_found = || {
         EvoError::Domain(DomainError::ConferenceNotFound {
@@ -498,14 +476,10 @@ async fn visible_session(app: &App, actor: &Actor, id: &str) -> Result<Conferenc
         })
     };
     let conference = app.engine.load(id).await?.ok_or_else(not_found)?;
-    let session = conference.as_session().ok_or_else(not_found)?;
-    if !actor.accounts.contains(&session.account_id) {
-        return Err(DomainError::NotAccountMember {
-            user: actor.user_id.clone(),
-            account: session.account_id.clone(),
-        }
-        .into());
-    }
+    let session = conference
+        .as_session()
+        .filter(|session| actor.accounts.contains(&session.account_id))
+        .ok_or_else(not_found)?;
     if !actor.is_evo_user_in(&session.account_id) {
         return Err(DomainError::MissingRole {
             operation: "GetSession",

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use confer_app::{
     App,
-    auth::SESSION_TTL_SECS,
     engine::{Executed, IdempotencyKey},
 };
 use confer_core::{Actor, Command, DomainError};
@@ -131,8 +130,8 @@ impl Api {
                 .verify_password(&message.username, &message.password)
                 .await?;
             // Taken before the token, so the token never expires before the time said here.
-            let expires_at_unix = confer_app::engine::now().millis() / 1000 + SESSION_TTL_SECS;
-            let token = self.app.auth.issue_session(&actor);
+            let expires_at_unix = self.app.auth.new_session_expiry();
+            let token = self.app.auth.issue_session(&actor).await?;
             Ok(proto::LoginResponse {
                 token,
                 expires_at_unix,

@@ -102,6 +102,17 @@ impl From<ApiError> for Status {
             ApiError::Auth(AuthError::Missing | AuthError::Invalid) => {
                 domain_status(&DomainError::NotAuthenticated)
             }
+            // Both carry `google.rpc.RetryInfo`: when to try again.
+            ApiError::Auth(AuthError::Throttled { retry_after }) => Status::with_error_details(
+                Code::ResourceExhausted,
+                error.to_string(),
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
+            ApiError::Auth(AuthError::Busy { retry_after }) => Status::with_error_details(
+                Code::Unavailable,
+                error.to_string(),
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             ApiError::Auth(AuthError::Store(error)) => {
                 tracing::error!(error = %error, "authentication failed in the store");
                 Status::unavailable("the store failed; try again")

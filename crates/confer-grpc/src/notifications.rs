@@ -205,13 +205,20 @@ impl NotificationService for Api {
         let received = Instant::now();
         let (metadata, _, message) = request.into_parts();
         let deadline = timeout_of(&metadata).map(|timeout| received + budget(timeout));
-        let (actor, start) = within_deadline(&metadata, async {
+        let (actor, revision, start) = within_deadline(&metadata, async {
             let actor = authenticate(&self.app, &metadata).await?;
+            // Read right after the credentials verified: the stream lives as long as they do.
+            let revision = self
+                .app
+                .auth
+                .current_revision(actor.user_id.as_str())
+                .await?
+                .ok_or(confer_app::auth::AuthError::Invalid)?;
             let start = match message.after_seq {
                 Some(seq) => seq,
                 None => self.app.store.head_seq().await?,
             };
-            Ok::<_, ApiError>((actor, start))
+            Ok::<_, ApiError>((actor, revision, start))
         })
         .await?;
         let feed = Feed {
@@ -222,6 +229,7 @@ impl NotificationService for Api {
         };
         Ok(Response::new(Box::pin(stream(
             feed,
+            revision,
             start,
             deadline,
             self.stopping.clone(),
@@ -229,10 +237,14 @@ impl NotificationService for Api {
     }
 }
 
-/// The stream itself: read after the cursor, deliver, wait for more; end on the deadline or when
-/// the server stops. Dropped as soon as the caller cancels (nothing runs on its own).
+/// The stream itself: read after the cursor, deliver, wait for more; end on the deadline, when the
+/// server stops, or when the caller's credentials end (password changed, user disabled or
+/// removed: UNAUTHENTICATED, checked at least every [`POLL`], seen within
+/// `confer_app::auth::USER_CACHE_TTL` of the change on any node). Dropped as soon as the caller
+/// cancels (nothing runs on its own).
 fn stream(
     mut feed: Feed,
+    revision: u64,
     mut cursor: u64,
     deadline: Option<Instant>,
     mut stopping: tokio::sync::watch::Receiver<bool>,
@@ -247,6 +259,15 @@ fn stream(
             }
             if deadline.is_some_and(|at| tokio::time::Instant::now() >= at) {
                 Err(Status::from(ApiError::DeadlineExceeded))?;
+            }
+            let current = feed
+                .app
+                .auth
+                .is_current(feed.actor.user_id.as_str(), revision)
+                .await
+                .map_err(|error| Status::from(ApiError::from(error)))?;
+            if !current {
+                Err(Status::from(ApiError::Auth(confer_app::auth::AuthError::Invalid)))?;
             }
             // Marks the current wake-up as seen before reading, so a commit after the read wakes
             // the wait below.

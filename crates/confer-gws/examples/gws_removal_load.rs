@@ -29,7 +29,7 @@ use std::{
 
 use confer_app::{
     App,
-    config::{LogFormat, ServeConfig},
+    config::ServeArgs,
     users::{self, NewUser, UserRole},
 };
 use confer_core::{
@@ -314,16 +314,13 @@ async fn main() -> anyhow::Result<()> {
     let data = tempfile::tempdir()?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let listen = listener.local_addr()?;
-    let config = ServeConfig {
-        listen,
-        grpc_listen: "127.0.0.1:0".parse()?,
-        data_dir: data.path().to_path_buf(),
-        database_url: None,
-        demo: false,
-        log_format: LogFormat::Text,
-        csrf: true,
-        public_url: None,
-    };
+    let config = ServeArgs {
+        listen: Some(listen),
+        grpc_listen: Some("127.0.0.1:0".parse()?),
+        data_dir: Some(data.path().to_path_buf()),
+        ..ServeArgs::default()
+    }
+    .resolve()?;
     let app = App::open(config).await?;
     let base = format!("http://{listen}");
 

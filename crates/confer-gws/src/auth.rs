@@ -53,7 +53,9 @@ pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .filter(|value| !value.is_empty())
 }
 
-/// Authenticates a request by its `Authorization` header or its session cookie.
+/// Authenticates a request by its `Authorization` header or its session cookie. A cookie
+/// session past half its lifetime is renewed: the reply sets the new cookie, whose CSRF token
+/// is the same.
 pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Authenticated, GwsError> {
     let cookie_token = cookie(headers, SESSION_COOKIE);
     if let Some(authorization) = headers.get(header::AUTHORIZATION) {
@@ -66,14 +68,9 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Authenticate
             && let Ok(session_actor) = app.auth.verify_session(token).await
             && session_actor.user_id == actor.user_id
         {
-            return Ok(Authenticated {
-                actor,
-                session: token.to_owned(),
-                new_session: false,
-                cookie_session: true,
-            });
+            return Ok(renewed(app, actor, token).await);
         }
-        let session = app.auth.issue_session(&actor);
+        let session = app.auth.issue_session(&actor).await?;
         return Ok(Authenticated {
             actor,
             session,
@@ -83,12 +80,25 @@ pub async fn authenticate(app: &App, headers: &HeaderMap) -> Result<Authenticate
     }
     let token = cookie_token.ok_or(GwsError::NotAuthenticated)?;
     let actor = app.auth.verify_session(token).await?;
-    Ok(Authenticated {
-        actor,
-        session: token.to_owned(),
-        new_session: false,
-        cookie_session: true,
-    })
+    Ok(renewed(app, actor, token).await)
+}
+
+/// A request authenticated by its session cookie `token`, renewed if due.
+async fn renewed(app: &App, actor: Actor, token: &str) -> Authenticated {
+    match app.auth.renewal(token).await {
+        Some(fresh) => Authenticated {
+            actor,
+            session: fresh,
+            new_session: true,
+            cookie_session: true,
+        },
+        None => Authenticated {
+            actor,
+            session: token.to_owned(),
+            new_session: false,
+            cookie_session: true,
+        },
+    }
 }
 
 /// The CSRF token sent in `X-CSRF-TOKEN`, if any.
@@ -108,9 +118,14 @@ pub fn csrf_ok(app: &App, auth: &Authenticated, token: Option<&str>) -> bool {
 
 /// The headers a reply gets: the new session cookie, and on GET the CSRF headers.
 pub fn decorate(app: &App, auth: &Authenticated, is_get: bool, headers: &mut HeaderMap) {
+    let secure = if app.public_url().starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     if auth.new_session
         && let Ok(value) = HeaderValue::from_str(&format!(
-            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax",
+            "{SESSION_COOKIE}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
             auth.session
         ))
     {

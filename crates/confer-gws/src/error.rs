@@ -11,6 +11,8 @@
 //! |---|---|---|
 //! | a domain refusal | `DomainError::gws_status()` | `DomainError::http_status()` |
 //! | no credentials, wrong credentials, expired session | 20 | 401 |
+//! | too many failed sign-ins (username or address), with `Retry-After` | 20 | 429 |
+//! | every password verifier busy, with `Retry-After` | 4 | 503 |
 //! | missing or invalid CSRF token | 3 | 403 |
 //! | body is not JSON, not an object, or a parameter has the wrong JSON type | 10 | 400 |
 //! | body larger than [`MAX_BODY_BYTES`](crate::rest::MAX_BODY_BYTES) | 10 | 413 |
@@ -31,7 +33,12 @@ use axum::{
     http::StatusCode as HttpStatus,
     response::{IntoResponse, Response},
 };
-use confer_app::{auth::AuthError, engine::EngineError};
+use std::time::Duration;
+
+use confer_app::{
+    auth::{AuthError, retry_after_secs},
+    engine::EngineError,
+};
 use confer_core::{DomainError, ErrorKind, error::http_status_for_gws_status};
 use confer_model::gws_common::{StatusCode, StatusReply};
 use confer_store::StoreError;
@@ -46,6 +53,14 @@ pub enum GwsError {
     /// No credentials, wrong ones, or an expired session: GWS's exact text.
     #[error("Access denied")]
     NotAuthenticated,
+
+    /// Too many failed sign-ins for this username or from this address.
+    #[error("Access denied: too many failed sign-ins; try again in {} s", retry_after_secs(*.retry_after))]
+    Throttled { retry_after: Duration },
+
+    /// Every password verifier is busy.
+    #[error("The service is busy verifying sign-ins; try again in {} s", retry_after_secs(*.retry_after))]
+    Busy { retry_after: Duration },
 
     /// A POST/PUT/DELETE without the CSRF token of its session.
     #[error("Missing or invalid Csrf token")]
@@ -121,6 +136,14 @@ impl GwsError {
                 }
             }
             GwsError::NotAuthenticated => row(20),
+            GwsError::Throttled { .. } => Codes {
+                http: 429,
+                ..row(20)
+            },
+            GwsError::Busy { .. } => Codes {
+                http: 503,
+                ..row(4)
+            },
             GwsError::Csrf => row(3),
             GwsError::MalformedJson(_) | GwsError::NotAnObject => row(10),
             GwsError::BodyTooLarge { .. } => Codes {
@@ -151,6 +174,8 @@ impl GwsError {
         match self {
             GwsError::Domain(error) => format!("{:?}", error.kind()),
             GwsError::NotAuthenticated => format!("{:?}", ErrorKind::NotAuthenticated),
+            GwsError::Throttled { .. } => "Throttled".into(),
+            GwsError::Busy { .. } => "Busy".into(),
             GwsError::Csrf => "Csrf".into(),
             GwsError::MalformedJson(_) | GwsError::NotAnObject => "MalformedRequest".into(),
             GwsError::BodyTooLarge { .. } => "BodyTooLarge".into(),
@@ -206,6 +231,8 @@ impl From<AuthError> for GwsError {
     fn from(error: AuthError) -> Self {
         match error {
             AuthError::Missing | AuthError::Invalid => GwsError::NotAuthenticated,
+            AuthError::Throttled { retry_after } => GwsError::Throttled { retry_after },
+            AuthError::Busy { retry_after } => GwsError::Busy { retry_after },
             AuthError::Store(error) => error.into(),
             AuthError::User(error) => GwsError::Internal(format!("user record: {error}")),
         }
@@ -224,6 +251,12 @@ impl IntoResponse for GwsError {
         }
         let status = HttpStatus::from_u16(codes.http).unwrap_or(HttpStatus::INTERNAL_SERVER_ERROR);
         let mut response = (status, Json(self.reply())).into_response();
+        if let GwsError::Throttled { retry_after } | GwsError::Busy { retry_after } = &self {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(retry_after_secs(*retry_after)),
+            );
+        }
         if matches!(self, GwsError::BodyTooLarge { .. }) {
             // The rest of the body is not read: the connection cannot carry another request.
             response.headers_mut().insert(

@@ -718,6 +718,15 @@ impl Store for PgStore {
             .map_err(|e| classify("get_or_insert_setting", e))
     }
 
+    async fn delete_setting(&self, key: &str) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM settings WHERE key = $1")
+            .bind(key)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(|e| classify("delete_setting", e))
+    }
+
     async fn head_seq(&self) -> StoreResult<u64> {
         head_seq_on(&self.pool).await
     }
@@ -816,6 +825,15 @@ impl Store for PgStore {
             }),
             Err(e) => Err(classify("update_user", e)),
         }
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .map(|r| r.rows_affected() > 0)
+            .map_err(|e| classify("delete_user", e))
     }
 
     async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>> {

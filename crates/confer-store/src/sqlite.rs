@@ -384,6 +384,22 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn delete_setting(&self, key: &str) -> StoreResult<bool> {
+        let key = key.to_owned();
+        self.writer
+            .write("delete_setting", no_head, move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM settings WHERE key = ?")
+                        .bind(&key)
+                        .execute(&mut *conn)
+                        .await
+                        .map(|r| r.rows_affected() > 0)
+                        .map_err(|e| classify("delete_setting", e))
+                })
+            })
+            .await
+    }
+
     async fn head_seq(&self) -> StoreResult<u64> {
         let seq: i64 = sqlx::query_scalar("SELECT seq FROM event_head WHERE id = 1")
             .fetch_one(&self.readers)
@@ -456,6 +472,22 @@ impl Store for SqliteStore {
         self.writer
             .write("update_user", no_head, move |conn| {
                 Box::pin(update_user_on(conn, user))
+            })
+            .await
+    }
+
+    async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_owned();
+        self.writer
+            .write("delete_user", no_head, move |conn| {
+                Box::pin(async move {
+                    sqlx::query("DELETE FROM users WHERE id = ?")
+                        .bind(&id)
+                        .execute(&mut *conn)
+                        .await
+                        .map(|r| r.rows_affected() > 0)
+                        .map_err(|e| classify("delete_user", e))
+                })
             })
             .await
     }

@@ -91,6 +91,9 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::UsernameTaken`] when renaming to another user's username.
     async fn update_user(&self, user: UserRecord) -> StoreResult<()>;
 
+    /// Deletes the user with this id; `false` when there was none.
+    async fn delete_user(&self, id: &str) -> StoreResult<bool>;
+
     async fn get_user(&self, id: &str) -> StoreResult<Option<UserRecord>>;
 
     async fn get_user_by_username(&self, username: &str) -> StoreResult<Option<UserRecord>>;
@@ -101,6 +104,9 @@ pub trait Store: Send + Sync + 'static {
     /// The value of a shared setting; when it has none yet, `value` is stored and returned. The
     /// first writer wins, so concurrent nodes all get the same value.
     async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String>;
+
+    /// Deletes a shared setting; `false` when there was none.
+    async fn delete_setting(&self, key: &str) -> StoreResult<bool>;
 
     // ---- CometD sessions ---------------------------------------------------------------------
     //

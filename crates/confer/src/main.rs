@@ -4,8 +4,9 @@ use std::{io::Read, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 use confer_app::{
+    auth::keys::KeySource,
     config::{LogFormat, ServeArgs},
-    users::{NewUser, UserRole},
+    users::{self, NewUser, UserRole},
 };
 
 #[derive(Debug, Parser)]
@@ -30,6 +31,23 @@ enum Command {
         #[command(flatten)]
         store: StoreArgs,
     },
+    /// Manage the session signing keys
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// The key file [default: <data-dir>/session-keys]
+        #[arg(long, env = "CONFER_SESSION_KEY_FILE", global = true)]
+        session_key_file: Option<std::path::PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCommand {
+    /// Put a new signing key first and keep the previous one, so that sessions signed before
+    /// stay valid until they expire; running servers pick the new key up within seconds
+    Rotate,
 }
 
 #[derive(Debug, clap::Args)]
@@ -69,6 +87,33 @@ enum UsersCommand {
     },
     /// List users
     List,
+    /// Set a user's password (read from standard input); ends every session of the user
+    Passwd {
+        #[arg(long)]
+        username: String,
+    },
+    /// Disable a user: it cannot sign in, and every session of the user ends
+    Disable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Enable a disabled user again (its old sessions stay ended)
+    Enable {
+        #[arg(long)]
+        username: String,
+    },
+    /// Remove a user; every session of the user ends
+    Remove {
+        #[arg(long)]
+        username: String,
+    },
+}
+
+/// A password from standard input, without its line ending.
+fn read_password() -> std::io::Result<String> {
+    let mut password = String::new();
+    std::io::stdin().read_to_string(&mut password)?;
+    Ok(password.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn main() -> ExitCode {
@@ -110,9 +155,7 @@ fn main() -> ExitCode {
                         account,
                         device_id,
                     } => {
-                        let mut password = String::new();
-                        std::io::stdin().read_to_string(&mut password)?;
-                        let password = password.trim_end_matches(['\r', '\n']).to_owned();
+                        let password = read_password()?;
                         let user = NewUser {
                             username,
                             role,
@@ -133,7 +176,50 @@ fn main() -> ExitCode {
                         }
                         Ok(())
                     }
+                    UsersCommand::Passwd { username } => {
+                        let password = read_password()?;
+                        users::set_password(store.as_ref(), &username, password).await?;
+                        println!("changed the password of {username}; its sessions have ended");
+                        Ok(())
+                    }
+                    UsersCommand::Disable { username } => {
+                        users::set_disabled(store.as_ref(), &username, true).await?;
+                        println!("disabled {username}; its sessions have ended");
+                        Ok(())
+                    }
+                    UsersCommand::Enable { username } => {
+                        users::set_disabled(store.as_ref(), &username, false).await?;
+                        println!("enabled {username}");
+                        Ok(())
+                    }
+                    UsersCommand::Remove { username } => {
+                        users::remove(store.as_ref(), &username).await?;
+                        println!("removed {username}; its sessions have ended");
+                        Ok(())
+                    }
                 }
+            }
+            Command::Keys {
+                command: KeysCommand::Rotate,
+                store,
+                session_key_file,
+            } => {
+                confer_app::telemetry::init(LogFormat::Text);
+                let config = ServeArgs {
+                    data_dir: store.data_dir,
+                    config: store.config,
+                    session_key_file,
+                    ..Default::default()
+                }
+                .resolve()?;
+                let source = KeySource::resolve(config.session_key_file);
+                let ring = confer_app::auth::keys::rotate(&source)?;
+                println!(
+                    "new signing key {} ({} keys in the file); running servers pick it up within seconds",
+                    ring.current().id(),
+                    ring.keys().len()
+                );
+                Ok(())
             }
         }
     });

@@ -6,7 +6,7 @@ use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
 use axum::{Router, middleware, routing::get, serve::ListenerExt as _};
-use confer_app::{App, config::ServeConfig, health, metrics};
+use confer_app::{App, auth::client, config::ServeConfig, health, metrics};
 use confer_grpc::GrpcDialect;
 use confer_gws::GwsDialect;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
@@ -69,12 +69,17 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         // Turn every route into its final service once, then share it: `axum::serve` given a
         // plain `Router` rebuilds the route table for every connection (~28 KiB resident for
         // each held long-poll).
-        axum::serve(rest, router.with_state(()).into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = rest_stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-            .context("serving REST")
+        axum::serve(
+            rest,
+            router
+                .with_state(())
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = rest_stopped.wait_for(|stop| *stop).await;
+        })
+        .await
+        .context("serving REST")
     });
 
     // gRPC is served by hyper through axum rather than by `tonic::transport::Server`, whose
@@ -82,7 +87,14 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     // where the gRPC spec says DEADLINE_EXCEEDED. Every Confer RPC enforces the caller's deadline
     // and answers DEADLINE_EXCEEDED ([`confer_grpc`]'s `within_deadline`); clients enforce theirs
     // anyway. HTTP/2 comes by prior knowledge (h2c), as gRPC clients send it.
-    let grpc_service = grpc.routes().into_axum_router().into_make_service();
+    let grpc_service = grpc
+        .routes()
+        .into_axum_router()
+        .layer(middleware::from_fn_with_state(
+            trusted_proxies(&app),
+            client::track_client,
+        ))
+        .into_make_service_with_connect_info::<SocketAddr>();
     let grpc_listener = grpc_listener.tap_io(|tcp| {
         // Replies are small and latency matters: no Nagle delay (as tonic's server did).
         let _ = tcp.set_nodelay(true);
@@ -128,7 +140,16 @@ fn router(app: &Arc<App>, gws: &GwsDialect) -> Router {
             app.metrics.clone(),
             metrics::track_requests,
         ))
+        .layer(middleware::from_fn_with_state(
+            trusted_proxies(app),
+            client::track_client,
+        ))
         .layer(TraceLayer::new_for_http())
+}
+
+/// The proxies whose `X-Forwarded-For` names the client, as the client-address layer takes them.
+fn trusted_proxies(app: &App) -> Arc<[std::net::IpAddr]> {
+    Arc::from(app.config.trusted_proxies.as_slice())
 }
 
 impl RunningServer {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use confer::server::{RunningServer, start};
 use confer_app::{
-    config::{LogFormat, ServeConfig},
+    config::ServeArgs,
     users::{self, NewUser, UserRole},
 };
 use confer_evo::wire::{AuthenticateResponse, ErrorResponse, ResponseStatus, SessionList};
@@ -29,16 +29,16 @@ struct Evo {
 impl Evo {
     async fn start() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = ServeConfig {
-            listen: "127.0.0.1:0".parse().expect("addr"),
-            grpc_listen: "127.0.0.1:0".parse().expect("addr"),
-            data_dir: dir.path().to_path_buf(),
-            database_url: None,
-            demo: true,
-            log_format: LogFormat::Text,
-            csrf: true,
-            public_url: None,
-        };
+        let config = ServeArgs {
+            listen: Some("127.0.0.1:0".parse().expect("an address")),
+            grpc_listen: Some("127.0.0.1:0".parse().expect("an address")),
+            data_dir: Some(dir.path().to_path_buf()),
+            demo: Some(true),
+            csrf: Some(true),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect("a valid config");
         let server = start(config).await.expect("the server starts");
         Self {
             server,
@@ -772,8 +772,8 @@ async fn every_error_case_in_both_formats() {
         )
         .await;
 
-        // Wrong role (a GWS agent, even in the account; and a GWS agent of no account), and a
-        // user of another account: ServiceStack's "Invalid Role".
+        // Wrong role (a GWS agent, even in the account; and a GWS agent of no account):
+        // ServiceStack's "Invalid Role".
         for (user, method, path) in [
             (
                 "agent-in-account",
@@ -781,22 +781,42 @@ async fn every_error_case_in_both_formats() {
                 "/sessions/demo-session/members/m3",
             ),
             ("agent15000", Method::GET, "/sessions"),
-            (
-                "other-user",
-                Method::DELETE,
-                "/sessions/demo-session/members/m3",
-            ),
-            ("other-user", Method::GET, "/sessions/demo-session"),
-            ("other-user", Method::POST, "/sessions/demo-session/members"),
-            ("other-user", Method::DELETE, "/sessions/demo-session"),
         ] {
-            let mut request = evo.as_user(user, method.clone(), path);
-            if method == Method::POST {
-                request = request.json(&json!({"memberToAdd": "+15550142"}));
-            }
-            let body = check(request, StatusCode::FORBIDDEN, "Forbidden").await;
+            let body = check(
+                evo.as_user(user, method.clone(), path),
+                StatusCode::FORBIDDEN,
+                "Forbidden",
+            )
+            .await;
             assert_eq!(body.message, "Invalid Role", "{user} {method} {path}");
         }
+        // A user of another account probing the demo session: answered exactly as for a session
+        // that does not exist (same status, same body but for the id it asked about), so ids of
+        // other accounts cannot be told from missing ones. Nothing changes.
+        for (method, path) in [
+            (Method::DELETE, "/sessions/{id}/members/m3"),
+            (Method::GET, "/sessions/{id}"),
+            (Method::POST, "/sessions/{id}/members"),
+            (Method::DELETE, "/sessions/{id}"),
+        ] {
+            let mut bodies = Vec::new();
+            for id in ["demo-session", "no-such-session"] {
+                let mut request =
+                    evo.as_user("other-user", method.clone(), &path.replace("{id}", id));
+                if method == Method::POST {
+                    request = request.json(&json!({"memberToAdd": "+15550142"}));
+                }
+                let body = check(request, StatusCode::NOT_FOUND, "NotFound").await;
+                bodies.push(serde_json::to_string(&body).unwrap().replace(id, "{id}"));
+            }
+            assert_eq!(bodies[0], bodies[1], "{method} {path}");
+        }
+        let after = evo
+            .evo(Method::GET, "/sessions/demo-session?format=json")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(after.status(), StatusCode::OK, "the session is still there");
         let body = check(
             evo.as_user("other-user", Method::POST, "/sessions")
                 .json(&json!({"accountId": "demo-account"})),

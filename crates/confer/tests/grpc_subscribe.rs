@@ -303,19 +303,50 @@ async fn deadlines_are_honored() {
         "{elapsed:?}"
     );
 
+    // Other wrong passwords keep both password verifiers (one per core on this machine, at most
+    // a few) and part of their queue busy, so the call below waits its turn, then runs argon2
+    // (tens of milliseconds each): together far longer than its 50 ms deadline. They are fewer
+    // than the failures that throttle a username.
+    let workers = std::thread::available_parallelism().map_or(1, usize::from);
+    let background: Vec<_> = (0..2 * workers)
+        .map(|i| {
+            let mut calls = server.calls();
+            tokio::spawn(async move {
+                let username = format!("guesser-{i}");
+                calls
+                    .get_call(authed(
+                        &basic_with(&username, "wrong"),
+                        proto::GetCallRequest {
+                            call_id: VOICE_CALL_ID.into(),
+                        },
+                    ))
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(5)).await;
     let mut request = authed(
         &basic_with("agent15000", "not-the-password"),
         proto::GetCallRequest {
             call_id: VOICE_CALL_ID.into(),
         },
     );
-    // 100 ms: the server answers 10 ms early (see `assert_deadline_status`); the password check
-    // (argon2 in a debug build) takes far longer.
-    server_deadline(&mut request, "100m");
+    // The server answers 5 ms early (see `assert_deadline_status`).
+    server_deadline(&mut request, "50m");
     let status = tokio::time::timeout(Duration::from_secs(10), server.calls().get_call(request))
         .await
         .expect("the server answers at the deadline, not after the password check")
         .expect_err("the deadline passes during the password check");
+    for call in background {
+        let refused = call
+            .await
+            .expect("a background call")
+            .expect_err("wrong password");
+        assert!(
+            matches!(refused.code(), Code::Unauthenticated | Code::Unavailable),
+            "{refused:?}"
+        );
+    }
     assert_deadline_status(&status);
     server.stop().await;
 }

@@ -74,7 +74,7 @@ async fn each_user_sees_their_own_calls_chats_and_devices() {
     .await;
     assert_eq!(reply.codes(), (200, 0));
     let cookie = reply.header("set-cookie").expect("a session cookie");
-    assert!(cookie.starts_with("JSESSIONID=v1."), "{cookie}");
+    assert!(cookie.starts_with("JSESSIONID=v2."), "{cookie}");
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert_eq!(reply.header("x-csrf-header"), Some("X-CSRF-TOKEN"));
     assert!(reply.header("x-csrf-token").is_some_and(|t| t.len() > 20));

@@ -200,8 +200,13 @@ async fn users_are_added_with_a_password_from_stdin_and_can_log_in() {
     )
     .await
     .unwrap();
-    let key = confer_app::auth::tokens::SigningKey::random();
-    let auth = confer_app::auth::Authenticator::new(app_store, key);
+    let keys =
+        confer_app::auth::tokens::KeyRing::single(confer_app::auth::tokens::SigningKey::random());
+    let auth = confer_app::auth::Authenticator::new(
+        app_store,
+        keys,
+        confer_app::auth::DEFAULT_SESSION_TTL,
+    );
     let actor = auth.verify_password("alice", "s3cret").await.unwrap();
     assert_eq!(
         actor

@@ -124,3 +124,72 @@ mod tests {
         assert_eq!(cache.get("u9", "p"), None);
     }
 }
+
+/// A bounded map whose entries expire: what a node remembers of a user for a few seconds, so
+/// that checking a session costs no store read, and a change made on another node is seen
+/// within the time to live.
+pub struct TtlMap<V> {
+    ttl: Duration,
+    capacity: usize,
+    entries: Mutex<HashMap<String, (Instant, V)>>,
+}
+
+impl<V: Clone> TtlMap<V> {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, V)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The value, if set less than the time to live ago.
+    pub fn get(&self, key: &str) -> Option<V> {
+        let entries = self.lock();
+        let (expires, value) = entries.get(key)?;
+        (*expires > Instant::now()).then(|| value.clone())
+    }
+
+    pub fn insert(&self, key: &str, value: V) {
+        let now = Instant::now();
+        let mut entries = self.lock();
+        if entries.len() >= self.capacity && !entries.contains_key(key) {
+            entries.retain(|_, (expires, _)| *expires > now);
+            if entries.len() >= self.capacity
+                && let Some(victim) = entries.keys().next().cloned()
+            {
+                entries.remove(&victim);
+            }
+        }
+        entries.insert(key.to_owned(), (now + self.ttl, value));
+    }
+
+    pub fn remove(&self, key: &str) {
+        self.lock().remove(key);
+    }
+}
+
+#[cfg(test)]
+mod ttl_tests {
+    use super::*;
+
+    #[test]
+    fn entries_expire_and_the_map_is_bounded() {
+        let map = TtlMap::new(Duration::from_millis(30), 2);
+        map.insert("a", 1);
+        assert_eq!(map.get("a"), Some(1));
+        map.insert("b", 2);
+        map.insert("c", 3);
+        assert!(map.lock().len() <= 2);
+        assert_eq!(map.get("c"), Some(3));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(map.get("c"), None);
+        map.insert("d", 4);
+        map.remove("d");
+        assert_eq!(map.get("d"), None);
+    }
+}

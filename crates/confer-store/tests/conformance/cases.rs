@@ -551,6 +551,15 @@ pub async fn users(store: Arc<dyn Store>) {
     let page2 = store.list_users(Some("u3"), 3).await.unwrap();
     let ids: Vec<_> = page2.iter().map(|u| u.id.as_str()).collect();
     assert_eq!(ids, ["u4", "u5"]);
+
+    assert!(store.delete_user("u5").await.unwrap());
+    assert!(!store.delete_user("u5").await.unwrap(), "already gone");
+    assert_eq!(store.get_user("u5").await.unwrap(), None);
+    assert_eq!(store.get_user_by_username("bob").await.unwrap(), None);
+    assert_eq!(
+        store.get_user("u4").await.unwrap(),
+        Some(user("u4", "Alice"))
+    );
 }
 
 pub async fn list_conferences_by_index_key(store: Arc<dyn Store>) {
@@ -973,6 +982,13 @@ pub async fn settings_first_writer_wins(store: Arc<dyn Store>) {
     assert_eq!(
         store.get_or_insert_setting("other", "x").await.unwrap(),
         "x"
+    );
+    assert!(store.delete_setting("other").await.unwrap());
+    assert!(!store.delete_setting("other").await.unwrap());
+    assert_eq!(
+        store.get_or_insert_setting("other", "y").await.unwrap(),
+        "y",
+        "a deleted setting takes a new value"
     );
 }
 

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use confer::server::{RunningServer, start};
-use confer_app::config::{LogFormat, ServeConfig};
+use confer_app::config::ServeArgs;
 use confer_grpc::services::{
     auth_service_client::AuthServiceClient, call_service_client::CallServiceClient,
     chat_service_client::ChatServiceClient, notification_service_client::NotificationServiceClient,
@@ -43,16 +43,16 @@ pub struct Server {
 impl Server {
     pub async fn start() -> Self {
         let data = tempfile::tempdir().expect("a temporary directory");
-        let config = ServeConfig {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            grpc_listen: "127.0.0.1:0".parse().expect("an address"),
-            data_dir: data.path().to_path_buf(),
-            database_url: None,
-            demo: true,
-            log_format: LogFormat::Text,
-            csrf: true,
-            public_url: None,
-        };
+        let config = ServeArgs {
+            listen: Some("127.0.0.1:0".parse().expect("an address")),
+            grpc_listen: Some("127.0.0.1:0".parse().expect("an address")),
+            data_dir: Some(data.path().to_path_buf()),
+            demo: Some(true),
+            csrf: Some(true),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect("a valid config");
         let running = start(config).await.expect("the server starts");
         let channel = Endpoint::from_shared(format!("http://{}", running.grpc_addr))
             .expect("an endpoint")

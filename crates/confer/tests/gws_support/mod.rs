@@ -25,7 +25,7 @@ pub mod node {
 use std::{path::PathBuf, time::Duration};
 
 use confer::server::{RunningServer, start};
-use confer_app::config::{LogFormat, ServeConfig};
+use confer_app::config::ServeArgs;
 use reqwest::{Method, RequestBuilder, StatusCode, header::HeaderMap};
 use serde_json::Value;
 
@@ -86,16 +86,16 @@ pub struct Server {
 impl Server {
     pub async fn start(csrf: bool) -> Self {
         let data = tempfile::tempdir().expect("a temporary directory");
-        let config = ServeConfig {
-            listen: "127.0.0.1:0".parse().expect("an address"),
-            grpc_listen: "127.0.0.1:0".parse().expect("an address"),
-            data_dir: data.path().to_path_buf(),
-            database_url: None,
-            demo: true,
-            log_format: LogFormat::Text,
-            csrf,
-            public_url: None,
-        };
+        let config = ServeArgs {
+            listen: Some("127.0.0.1:0".parse().expect("an address")),
+            grpc_listen: Some("127.0.0.1:0".parse().expect("an address")),
+            data_dir: Some(data.path().to_path_buf()),
+            demo: Some(true),
+            csrf: Some(csrf),
+            ..ServeArgs::default()
+        }
+        .resolve()
+        .expect("a valid config");
         let running = start(config).await.expect("the server starts");
         let base = format!("http://{}", running.rest_addr);
         Self {

@@ -31,6 +31,8 @@ pub struct Cluster {
     /// Each node's proxy to PostgreSQL, when started with [`Cluster::start_proxied`].
     pub proxies: Vec<Proxy>,
     dirs: Vec<tempfile::TempDir>,
+    /// The session key file every node shares (as a deployment shares one secret).
+    keys: tempfile::TempDir,
     db: Option<PgTest>,
 }
 
@@ -51,6 +53,7 @@ impl Cluster {
             nodes: Vec::new(),
             proxies: Vec::new(),
             dirs: Vec::new(),
+            keys: tempfile::tempdir().expect("temp dir"),
             db: Some(db),
         };
         for i in 0..n {
@@ -103,7 +106,16 @@ impl Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
         // Behind a load balancer every node has the balancer's URL as its public URL, so
         // every node renders the same notification with the same URIs.
-        let mut args = vec!["--database-url", database_url, "--public-url", PUBLIC_URL];
+        let key_file = self.keys.path().join("session-keys");
+        let key_file = key_file.to_str().expect("a UTF-8 temp path");
+        let mut args = vec![
+            "--database-url",
+            database_url,
+            "--public-url",
+            PUBLIC_URL,
+            "--session-key-file",
+            key_file,
+        ];
         if demo {
             args.push("--demo");
         }
