@@ -4,10 +4,13 @@
 //! * A request with an `Authorization` header is authenticated by it (and only by it: wrong
 //!   credentials are refused even if a valid cookie comes along). Otherwise the `JSESSIONID`
 //!   cookie is. Neither: `401 {"statusCode":20,"statusMessage":"Access denied"}`.
-//! * The session is a signed token from [`confer_app::auth::Authenticator`] (user id and expiry,
-//!   HMAC with the key every node shares), so any node accepts a session any node issued.
-//!   The first request authenticated by Basic without a session of the same user gets
-//!   `Set-Cookie: JSESSIONID=...; Path=/; HttpOnly; SameSite=Lax`.
+//! * The session is a signed token from [`confer_app::auth::Authenticator`] (user id, session
+//!   id, the user's credential revision, expiry; HMAC with keys every node shares), so any node
+//!   accepts a session any node issued, and a password change or a disabled or removed user
+//!   ends it. The first request authenticated by Basic without a session of the same user gets
+//!   `Set-Cookie: JSESSIONID=...; Path=/; HttpOnly; SameSite=Lax` (and `Secure` when the public
+//!   URL is https); a request whose session is past half its lifetime gets a renewed cookie,
+//!   with the same CSRF token.
 //! * CSRF (on unless `--csrf false`): every authenticated GET reply carries
 //!   `X-CSRF-HEADER: X-CSRF-TOKEN` and `X-CSRF-TOKEN: <token>`, the token being an HMAC of the
 //!   session token (so it lives exactly as long as the session). POST, PUT, PATCH and DELETE
