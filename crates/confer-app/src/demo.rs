@@ -4,15 +4,12 @@
 
 use std::fmt::Write as _;
 
-use confer_core::{
-    demo::{self, DEMO_USERS},
-    view::{is_live, listing_keys},
-};
-use confer_store::{Commit, ConferenceRecord, NewEvent, Store, StoreError, UserRecord};
+use confer_core::demo::{self, DEMO_USERS};
+use confer_store::{Commit, NewEvent, Store, StoreError, UserRecord};
 
 use crate::{
     auth::password,
-    engine::{EngineError, now},
+    engine::{EngineError, now, record_of},
     users::UserProfile,
 };
 
@@ -66,11 +63,8 @@ pub async fn load(store: &dyn Store) -> Result<String, DemoError> {
     let now = now();
     let world = demo::demo_world(now)?;
     for conference in &world.conferences {
-        if store
-            .get_conference(conference.id.as_str())
-            .await?
-            .is_some()
-        {
+        let record = record_of(conference, now)?;
+        if store.get_conference(&record.id).await?.is_some() {
             continue;
         }
         let events = world
@@ -84,22 +78,14 @@ pub async fn load(store: &dyn Store) -> Result<String, DemoError> {
                     .unwrap_or("Event")
                     .to_owned();
                 Ok(NewEvent {
-                    conference_id: conference.id.to_string(),
+                    conference_id: record.id.clone(),
                     kind,
                     payload,
                 })
             })
             .collect::<Result<Vec<_>, serde_json::Error>>()?;
         let commit = Commit {
-            conference: ConferenceRecord {
-                id: conference.id.to_string(),
-                kind: conference.noun().to_string(),
-                version: conference.version,
-                state: serde_json::to_value(conference)?,
-                index_keys: listing_keys(conference),
-                live: is_live(conference),
-                updated_at_ms: now.millis(),
-            },
+            conference: record,
             expected_version: None,
             events,
             idempotency: None,

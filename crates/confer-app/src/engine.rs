@@ -9,7 +9,7 @@
 use std::{ops::RangeInclusive, sync::Arc, time::SystemTime};
 
 use confer_core::{
-    Actor, Command, Conference, DomainError, Event, Limits, Timestamp,
+    AccountId, Actor, Command, Conference, ConferenceNoun, DomainError, Event, Limits, Timestamp,
     view::{is_listed_for, is_live, listing_keys},
 };
 use confer_store::{Commit, ConferenceRecord, IdempotencyRecord, NewEvent, Store, StoreError};
@@ -112,7 +112,7 @@ impl Engine {
         let now = now();
         // Before anything is read: an oversized id must not even reach the store.
         self.limits.check_command(&command)?;
-        let id = command.conference_id().clone();
+        let keys = candidate_keys(actor, &command);
         for _ in 0..MAX_ATTEMPTS {
             // Checked on every attempt: a concurrent request with the same key may have won.
             if let Some(key) = &idempotency
@@ -120,7 +120,7 @@ impl Engine {
             {
                 return Ok(replay);
             }
-            let current = self.load(id.as_str()).await?;
+            let current = self.load_first(&keys).await?;
             let expected_version = current.as_ref().map(|c| c.version);
             let decided = confer_core::execute(current.as_ref(), actor, command.clone(), now)
                 .and_then(|(conference, events)| {
@@ -146,7 +146,7 @@ impl Engine {
                 .map(|event| {
                     let payload = serde_json::to_value(event).map_err(EngineError::Corrupt)?;
                     Ok(NewEvent {
-                        conference_id: id.to_string(),
+                        conference_id: record.id.clone(),
                         kind: event_kind(&payload),
                         payload,
                     })
@@ -224,10 +224,41 @@ impl Engine {
         }))
     }
 
-    /// The conference with this id, as last committed.
+    /// The call or chat with this id, as last committed (a session is found by
+    /// [`Engine::load_session`]: its id is unique only within its account).
     pub async fn load(&self, id: &str) -> Result<Option<Conference>, EngineError> {
         self.limits.check_id("id", id)?;
-        let Some(record) = self.store.get_conference(id).await? else {
+        self.load_key(id).await
+    }
+
+    /// The session with this id in one of `actor`'s accounts (the first account that has one),
+    /// as last committed. A session of another account is not found: it is another session.
+    pub async fn load_session(
+        &self,
+        actor: &Actor,
+        id: &str,
+    ) -> Result<Option<Conference>, EngineError> {
+        self.limits.check_id("id", id)?;
+        let keys: Vec<String> = actor
+            .accounts
+            .iter()
+            .map(|account| session_key(account, id))
+            .collect();
+        self.load_first(&keys).await
+    }
+
+    /// The conference under the first of `keys` that has one.
+    async fn load_first(&self, keys: &[String]) -> Result<Option<Conference>, EngineError> {
+        for key in keys {
+            if let Some(conference) = self.load_key(key).await? {
+                return Ok(Some(conference));
+            }
+        }
+        Ok(None)
+    }
+
+    async fn load_key(&self, key: &str) -> Result<Option<Conference>, EngineError> {
+        let Some(record) = self.store.get_conference(key).await? else {
             return Ok(None);
         };
         serde_json::from_value(record.state)
@@ -274,9 +305,41 @@ impl Engine {
     }
 }
 
-fn record_of(conference: &Conference, now: Timestamp) -> Result<ConferenceRecord, EngineError> {
+/// Where a conference is stored: under its id, except a session, whose id is unique only within
+/// its account (Evo and gRPC callers may choose session ids): under its account and id, so that
+/// an id taken in one account can neither be probed nor blocked from another.
+pub fn store_key(conference: &Conference) -> String {
+    match conference.as_session() {
+        Some(session) => session_key(&session.account_id, conference.id.as_str()),
+        None => conference.id.to_string(),
+    }
+}
+
+/// The key of session `id` in `account`. The separator is a control character, which no id
+/// may contain (`confer_core::Limits`) and no account name either (`crate::users`): two
+/// (account, id) pairs never share a key, nor a session a call's or chat's.
+fn session_key(account: &AccountId, id: &str) -> String {
+    format!("{account}\u{1f}{id}")
+}
+
+/// Where the conference a command names may be stored.
+fn candidate_keys(actor: &Actor, command: &Command) -> Vec<String> {
+    let id = command.conference_id().as_str();
+    match command {
+        Command::CreateSession(new) => vec![session_key(&new.account_id, id)],
+        other if other.noun() == ConferenceNoun::Session => actor
+            .accounts
+            .iter()
+            .map(|account| session_key(account, id))
+            .collect(),
+        _ => vec![id.to_owned()],
+    }
+}
+
+/// The stored form of a conference at `now`.
+pub fn record_of(conference: &Conference, now: Timestamp) -> Result<ConferenceRecord, EngineError> {
     Ok(ConferenceRecord {
-        id: conference.id.to_string(),
+        id: store_key(conference),
         kind: conference.noun().to_string(),
         version: conference.version,
         state: serde_json::to_value(conference).map_err(EngineError::Corrupt)?,

@@ -66,6 +66,8 @@ pub enum UserError {
     InvalidUsername,
     #[error("a user id must be 1 to 128 characters of letters, digits, '-', '_', '.' or '@'")]
     InvalidUserId,
+    #[error("an account must be 1 to 128 characters without control characters")]
+    InvalidAccount,
     #[error(transparent)]
     Password(#[from] password::PasswordError),
     #[error("user {0} already exists")]
@@ -119,6 +121,14 @@ pub async fn add(store: &dyn Store, user: NewUser) -> Result<UserRecord, UserErr
         .unwrap_or_else(|| user.username.clone());
     if !valid_user_id(&id) {
         return Err(UserError::InvalidUserId);
+    }
+    // Sessions are stored under their account and id, separated by a control character.
+    if !user
+        .accounts
+        .iter()
+        .all(|a| (1..=128).contains(&a.chars().count()) && !a.chars().any(char::is_control))
+    {
+        return Err(UserError::InvalidAccount);
     }
     let password_hash = hash_off_runtime(user.password.clone()).await?;
     let profile = UserProfile {

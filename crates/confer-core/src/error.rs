@@ -8,7 +8,7 @@
 //! | kind | GWS statusCode | HTTP | gRPC | ServiceStack errorCode |
 //! |---|---|---|---|---|
 //! | MissingParameter | 1 | 400 | INVALID_ARGUMENT | ArgumentNullException |
-//! | InvalidParameter, TooLong, RequiresText, ConflictingParameters | 10 | 400 | INVALID_ARGUMENT | ArgumentException |
+//! | InvalidParameter, TooLong, ControlCharacter, RequiresText, ConflictingParameters | 10 | 400 | INVALID_ARGUMENT | ArgumentException |
 //! | InvalidState, ConferenceEnded, CannotRemoveOwner, CannotRemoveCustomer, CannotRemoveSelf, TooManyParticipants | 2 | 400 | FAILED_PRECONDITION | InvalidOperationException |
 //! | NotConferenceOwner, NotVisibleToAll | 3 | 403 | PERMISSION_DENIED | Forbidden |
 //! | MissingRole, NotAccountMember | 5 | 403 | PERMISSION_DENIED | Forbidden |
@@ -79,6 +79,9 @@ pub enum DomainError {
 
     #[error("Parameter {parameter} is longer than {limit} bytes")]
     TooLong { parameter: String, limit: usize },
+
+    #[error("Parameter {parameter} contains a control character")]
+    ControlCharacter { parameter: String },
 
     #[error("{} {id} has reached its limit of {limit} participants", .noun.capitalized())]
     TooManyParticipants {
@@ -211,6 +214,7 @@ pub enum ErrorKind {
     MissingParameter,
     InvalidParameter,
     TooLong,
+    ControlCharacter,
     TooManyParticipants,
     RequiresText,
     ConflictingParameters,
@@ -316,7 +320,7 @@ const CONFLICT: &str = "Conflict";
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ErrorKind; 27] = [
+    pub const ALL: [ErrorKind; 28] = [
         ErrorKind::NotAuthenticated,
         ErrorKind::MissingRole,
         ErrorKind::NotAccountMember,
@@ -327,6 +331,7 @@ impl ErrorKind {
         ErrorKind::MissingParameter,
         ErrorKind::InvalidParameter,
         ErrorKind::TooLong,
+        ErrorKind::ControlCharacter,
         ErrorKind::TooManyParticipants,
         ErrorKind::RequiresText,
         ErrorKind::ConflictingParameters,
@@ -353,6 +358,7 @@ impl ErrorKind {
             ErrorKind::MissingParameter => codes(1, InvalidArgument, ARGUMENT_NULL),
             ErrorKind::InvalidParameter => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::TooLong => codes(10, InvalidArgument, ARGUMENT),
+            ErrorKind::ControlCharacter => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::TooManyParticipants => codes(2, FailedPrecondition, INVALID_OPERATION),
             ErrorKind::RequiresText => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::ConflictingParameters => codes(10, InvalidArgument, ARGUMENT),
@@ -395,6 +401,7 @@ impl DomainError {
             DomainError::MissingParameter { .. } => ErrorKind::MissingParameter,
             DomainError::InvalidParameter { .. } => ErrorKind::InvalidParameter,
             DomainError::TooLong { .. } => ErrorKind::TooLong,
+            DomainError::ControlCharacter { .. } => ErrorKind::ControlCharacter,
             DomainError::TooManyParticipants { .. } => ErrorKind::TooManyParticipants,
             DomainError::RequiresText { .. } => ErrorKind::RequiresText,
             DomainError::ConflictingParameters { .. } => ErrorKind::ConflictingParameters,

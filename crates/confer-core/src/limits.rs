@@ -41,12 +41,18 @@ impl Limits {
         max_participants: 64,
     };
 
-    /// Refuses an id (from a path or a request field) longer than the limit.
+    /// Refuses an id (from a path or a request field) longer than the limit, or with a control
+    /// character (no id has one; the store keeps sessions under a key that uses one).
     pub fn check_id(&self, parameter: &str, id: &str) -> Result<(), DomainError> {
         if id.len() > self.max_id_bytes {
             return Err(DomainError::TooLong {
                 parameter: parameter.to_owned(),
                 limit: self.max_id_bytes,
+            });
+        }
+        if id.chars().any(char::is_control) {
+            return Err(DomainError::ControlCharacter {
+                parameter: parameter.to_owned(),
             });
         }
         Ok(())
@@ -76,6 +82,12 @@ impl Limits {
                 parameter: path.clone(),
                 limit,
             }),
+            // Texts may hold line breaks and tabs; ids never a control character.
+            Value::String(s) if !text && s.chars().any(char::is_control) => {
+                Err(DomainError::ControlCharacter {
+                    parameter: path.clone(),
+                })
+            }
             Value::Array(items) => items
                 .iter()
                 .try_for_each(|item| self.check_value(item, path, text)),
@@ -173,6 +185,23 @@ mod tests {
                 parameter: "call".into(),
                 limit: 8
             })
+        );
+        let control = Command::Hangup {
+            call: ConferenceId::new("a\u{1f}b"),
+        };
+        assert_eq!(
+            SMALL.check_command(&control),
+            Err(DomainError::ControlCharacter {
+                parameter: "call".into()
+            })
+        );
+        assert_eq!(
+            SMALL.check_command(&Command::SendChatMessage {
+                chat: ConferenceId::new("c1"),
+                message: MessageParameters::text("two\nlines"),
+            }),
+            Ok(()),
+            "texts may have line breaks"
         );
         assert!(SMALL.check_id("id", "12345678").is_ok());
         assert!(SMALL.check_id("id", "123456789").is_err());

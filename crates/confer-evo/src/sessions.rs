@@ -465,9 +465,9 @@ async fn execute(
     Ok(app.engine.execute(actor, command, key).await?)
 }
 
-/// The session with this id, if the actor may see it: 404 when no session has it or it belongs
-/// to an account the actor is not in (the same reply, so ids of other accounts cannot be
-/// probed), 403 when the actor lacks the role in the session's account.
+/// The session with this id in one of the actor's accounts: 404 when none has it (whether or not
+/// another account has a session of that id: the same reply, and the same work), 403 when the
+/// actor lacks the role in the session's account.
 async fn visible_session(app: &App, actor: &Actor, id: &str) -> Result<Conference, EvoError> {
     let not_found = || {
         EvoError::Domain(DomainError::ConferenceNotFound {
@@ -475,11 +475,14 @@ async fn visible_session(app: &App, actor: &Actor, id: &str) -> Result<Conferenc
             id: ConferenceId::new(id),
         })
     };
-    let conference = app.engine.load(id).await?.ok_or_else(not_found)?;
-    let session = conference
-        .as_session()
-        .filter(|session| actor.accounts.contains(&session.account_id))
+    // Only the actor's accounts are looked in: another account's session of the same id is
+    // another session, and not theirs to see.
+    let conference = app
+        .engine
+        .load_session(actor, id)
+        .await?
         .ok_or_else(not_found)?;
+    let session = conference.as_session().ok_or_else(not_found)?;
     if !actor.is_evo_user_in(&session.account_id) {
         return Err(DomainError::MissingRole {
             operation: "GetSession",

@@ -52,7 +52,8 @@ impl Feed {
         stored: &StoredEvent,
         event: &Event,
     ) -> Result<Conference, ApiError> {
-        let id = event.conference_id.as_str();
+        // Keyed as stored: sessions of two accounts may share an id.
+        let id = stored.conference_id.as_str();
         let known = self
             .states
             .remove(id)
@@ -126,7 +127,8 @@ impl Feed {
                 seq: stored.seq,
                 part: u32::try_from(part).unwrap_or(u32::MAX),
                 last_in_seq: part + 1 == count,
-                conference_id: stored.conference_id.clone(),
+                // The id callers know (a session's own, not its store key).
+                conference_id: event.conference_id.to_string(),
                 committed_at_ms: stored.committed_at_ms,
                 payload: Some(payload),
             })

@@ -143,7 +143,7 @@ impl SessionService for Api {
     ) -> Result<Response<proto::SessionInfo>, Status> {
         self.read(request, |actor, message| async move {
             let id = required("session_id", &message.session_id)?;
-            let conference = self.load(&id).await?;
+            let conference = self.app.engine.load_session(&actor, &id).await?;
             let Some((conference, session)) = conference
                 .as_ref()
                 .and_then(|c| c.as_session().map(|s| (c, s)))

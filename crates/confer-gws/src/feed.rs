@@ -115,12 +115,12 @@ impl States {
         }
     }
 
-    fn put(&mut self, conference: Conference) {
-        if self.map.len() >= STATE_CACHE && !self.map.contains_key(conference.id.as_str()) {
+    fn put(&mut self, key: &str, conference: Conference) {
+        if self.map.len() >= STATE_CACHE && !self.map.contains_key(key) {
             // Dropping everything is crude but bounded and correct: a miss replays from the store.
             self.map.clear();
         }
-        self.map.insert(conference.id.to_string(), conference);
+        self.map.insert(key.to_owned(), conference);
     }
 }
 
@@ -140,15 +140,17 @@ impl Renderer {
         }
     }
 
-    /// The conference right after `event`, from the cache or the store.
+    /// The conference right after `event`, stored under `key`, from the cache or the store.
     async fn state_after(
         &self,
         states: &mut States,
+        key: &str,
         seq: u64,
         commit_version: u64,
         event: &Event,
     ) -> Result<Conference, FeedError> {
-        let id = event.conference_id.as_str();
+        // By store key: sessions of two accounts may share an id.
+        let id = key;
         let cached = states
             .map
             .remove(id)
@@ -186,7 +188,7 @@ impl Renderer {
                     },
                 })?
         };
-        states.put(after.clone());
+        states.put(key, after.clone());
         Ok(after)
     }
 
@@ -203,7 +205,13 @@ impl Renderer {
         let event: Event = serde_json::from_value(stored.payload.clone())
             .map_err(|source| FeedError::Corrupt { seq, source })?;
         let after = self
-            .state_after(states, seq, stored.conference_version, &event)
+            .state_after(
+                states,
+                &stored.conference_id,
+                seq,
+                stored.conference_version,
+                &event,
+            )
             .await?;
         let appended_at_ms = u64::try_from(stored.committed_at_ms).unwrap_or(0);
         let mut out = Vec::new();

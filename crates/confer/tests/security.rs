@@ -13,6 +13,8 @@ mod limits;
 mod revocation;
 #[path = "security/signin.rs"]
 mod signin;
+#[path = "security/tenancy.rs"]
+mod tenancy;
 
 /// A gRPC channel to `addr`.
 async fn grpc_channel(addr: std::net::SocketAddr) -> tonic::transport::Channel {
