@@ -90,7 +90,7 @@ impl IntoResponses for Errors {
             (
                 "403".to_owned(),
                 error_response(
-                    "The user lacks the `User` role, or the session belongs to another account.",
+                    "The user lacks the `User` role.",
                     "Forbidden",
                     "Invalid Role",
                 ),
@@ -98,7 +98,7 @@ impl IntoResponses for Errors {
             (
                 "404".to_owned(),
                 error_response(
-                    "No such session or member.",
+                    "No such session or member (a session of another account is not found either).",
                     "NotFound",
                     "Session not found",
                 ),
@@ -116,9 +116,17 @@ impl IntoResponses for Errors {
                 error_response("Internal error.", "InternalServerError", "Internal error"),
             ),
             (
+                "429".to_owned(),
+                error_response(
+                    "Too many failed sign-ins for this username or from this address; `Retry-After` says when to try again.",
+                    "TooManyRequests",
+                    "Too many failed sign-ins; try again in 2 s",
+                ),
+            ),
+            (
                 "503".to_owned(),
                 error_response(
-                    "The store is unavailable.",
+                    "The store is unavailable, or every password verifier is busy (`Retry-After`).",
                     "ServiceUnavailable",
                     "Service unavailable",
                 ),

@@ -94,7 +94,7 @@ pub async fn calls(
     params(("id" = String, Path, description = "The call id.")),
     responses(
         (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::CallReply),
-        super::openapi::ReadErrors,
+        super::openapi::ReadByIdErrors,
     ),
     security(("basic" = []), ("gws_session" = []))
 )]
@@ -156,7 +156,7 @@ pub async fn chats(
     params(("id" = String, Path, description = "The chat id.")),
     responses(
         (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::ChatReply),
-        super::openapi::ReadErrors,
+        super::openapi::ReadByIdErrors,
     ),
     security(("basic" = []), ("gws_session" = []))
 )]
@@ -187,7 +187,7 @@ pub async fn chat(
     params(("id" = String, Path, description = "The chat id.")),
     responses(
         (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::MessagesReply),
-        super::openapi::ReadErrors,
+        super::openapi::ReadByIdErrors,
     ),
     security(("basic" = []), ("gws_session" = []))
 )]
@@ -243,7 +243,7 @@ pub async fn devices(
     params(("id" = String, Path, description = "The device id (the user's own).")),
     responses(
         (status = 200, description = "The resource, beside `statusCode: 0`.", body = super::openapi::DeviceReply),
-        super::openapi::ReadErrors,
+        super::openapi::ReadByIdErrors,
     ),
     security(("basic" = []), ("gws_session" = []))
 )]

@@ -294,9 +294,17 @@ fn common_errors() -> BTreeMap<String, RefOr<Response>> {
             error_response("statusCode 4: internal error.", 4, "Internal error"),
         ),
         (
+            "429".to_owned(),
+            error_response(
+                "statusCode 20: too many failed sign-ins for this username or from this address; `Retry-After` says when to try again.",
+                20,
+                "Access denied: too many failed sign-ins; try again in 2 s",
+            ),
+        ),
+        (
             "503".to_owned(),
             error_response(
-                "statusCode 4: the store is unavailable.",
+                "statusCode 4: the store is unavailable, or every password verifier is busy (`Retry-After`).",
                 4,
                 "Service unavailable",
             ),
@@ -310,6 +318,24 @@ pub struct ReadErrors;
 impl IntoResponses for ReadErrors {
     fn responses() -> BTreeMap<String, RefOr<Response>> {
         common_errors()
+    }
+}
+
+/// The errors of a GWS `GET` of one resource by its id.
+pub struct ReadByIdErrors;
+
+impl IntoResponses for ReadByIdErrors {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = common_errors();
+        responses.insert(
+            "400".to_owned(),
+            error_response(
+                "statusCode 10: an id in the path is too long or holds a control character.",
+                10,
+                "Parameter id contains a control character",
+            ),
+        );
+        responses
     }
 }
 
