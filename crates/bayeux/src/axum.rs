@@ -28,7 +28,7 @@ use tokio::task::JoinSet;
 
 use crate::engine::Server;
 use crate::error::RequestError;
-use crate::hooks::{Hooks, RequestContext, Transport};
+use crate::hooks::{Hooks, RequestContext, RequestPrincipal, Transport};
 use crate::log::MessageLog;
 use crate::message::parse_messages;
 use crate::session::SessionStore;
@@ -133,9 +133,11 @@ where
         headers: &headers,
         transport: Transport::WebSocket,
     };
-    if let Err(d) = server.hooks().check_request(&ctx).await {
-        return (StatusCode::FORBIDDEN, d.reason).into_response();
-    }
+    // Authenticated once, at the upgrade: the socket carries only this principal's sessions.
+    let who = match server.admit(&ctx).await {
+        Ok(who) => Arc::new(who),
+        Err(d) => return (StatusCode::FORBIDDEN, d.reason).into_response(),
+    };
     let limit = server.config().max_request_bytes;
     upgrade
         .protocols(["cometd"])
@@ -146,7 +148,7 @@ where
         // small; a larger frame still arrives whole, the buffer just fills in more reads.
         .read_buffer_size(WEBSOCKET_BUFFER_BYTES)
         .write_buffer_size(WEBSOCKET_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve_socket(server, Arc::new(headers), socket))
+        .on_upgrade(move |socket| serve_socket(server, Arc::new(headers), who, socket))
 }
 
 /// The read and write buffer of each WebSocket (see `websocket`).
@@ -156,8 +158,12 @@ const WEBSOCKET_BUFFER_BYTES: usize = 4 * 1024;
 /// which are held in their own tasks so that a subscribe or publish sent
 /// while a connect is held is answered at once. All writes go through one
 /// writer task.
-async fn serve_socket<H, S, L>(server: Server<H, S, L>, headers: Arc<HeaderMap>, socket: WebSocket)
-where
+async fn serve_socket<H, S, L>(
+    server: Server<H, S, L>,
+    headers: Arc<HeaderMap>,
+    who: Arc<RequestPrincipal>,
+    socket: WebSocket,
+) where
     H: Hooks,
     S: SessionStore<Principal = H::Principal>,
     L: MessageLog,
@@ -208,20 +214,21 @@ where
         };
         // Boxed: inline, its future would make every socket's task as large as the largest
         // message handling, for the socket's whole life.
-        let (out, held) = Box::pin(server.handle_parsed(&ctx, parsed)).await;
+        let (out, held) = Box::pin(server.handle_parsed(&ctx, &who, parsed)).await;
         if !out.is_empty() && tx.send(out.to_json_array()).await.is_err() {
             break;
         }
         for msg in held {
             let server = server.clone();
             let headers = headers.clone();
+            let who = who.clone();
             let tx = tx.clone();
             connects.spawn(async move {
                 let ctx = RequestContext {
                     headers: &headers,
                     transport: Transport::WebSocket,
                 };
-                let out = server.handle_message(&ctx, &msg).await;
+                let out = server.handle_message(&ctx, &who, &msg).await;
                 // The socket may have closed meanwhile; then there is no one to tell.
                 let _ = tx.send(out.to_json_array()).await;
             });

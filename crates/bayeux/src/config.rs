@@ -21,8 +21,17 @@ pub struct Config {
     /// Most delivered messages in one connect reply; the rest goes in the
     /// next reply, which the client asks for immediately.
     pub max_messages_per_reply: usize,
-    /// How often expired sessions are looked for.
+    /// How often expired sessions are looked for (each look deletes every expired session,
+    /// a page at a time).
     pub sweep_interval: Duration,
+    /// Most subscriptions one session may hold; a subscribe beyond it is refused whole
+    /// (`403:<channel>:too_many_subscriptions`). Matching costs grow with their number.
+    pub max_subscriptions_per_session: usize,
+    /// Most sessions one principal may hold (on every node, with a shared store); a handshake
+    /// beyond it ends that principal's least recently active session, so that a user whose
+    /// closed tabs have not expired yet can still connect, and one user's flood of handshakes
+    /// costs at most this many sessions.
+    pub max_sessions_per_principal: usize,
 }
 
 impl Default for Config {
@@ -35,6 +44,8 @@ impl Default for Config {
             max_messages_per_request: 100,
             max_messages_per_reply: 500,
             sweep_interval: Duration::from_millis(1_000),
+            max_subscriptions_per_session: 100,
+            max_sessions_per_principal: 64,
         }
     }
 }

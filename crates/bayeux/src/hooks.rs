@@ -39,6 +39,20 @@ pub struct RequestContext<'a> {
     pub transport: Transport,
 }
 
+/// Whom a transport request's own credentials name (see [`Hooks::identify`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestPrincipal {
+    /// Sessions are not bound to requests: whoever has a clientId may use it (the Bayeux
+    /// default; only for servers whose clients are all trusted).
+    Unchecked,
+    /// The request names nobody (no credentials, or ones that do not verify): it may only
+    /// handshake, which then fails.
+    Anonymous,
+    /// The principal with this key ([`Hooks::principal_key`]): the request may use that
+    /// principal's sessions only.
+    Key(Arc<str>),
+}
+
 /// What [`Hooks::authenticate`] sees.
 #[derive(Debug, Clone, Copy)]
 pub struct HandshakeContext<'a> {
@@ -96,15 +110,31 @@ pub trait Hooks: Send + Sync + 'static {
     fn principal_key(&self, principal: &Self::Principal) -> Arc<str>;
 
     /// Called for every long-polling POST and every WebSocket upgrade, before
-    /// any message is processed (e.g. to require a CSRF header). A session's
-    /// later requests need no credentials (the clientId is the bearer), but
-    /// they pass here. A denial answers every message of the request with
-    /// `403::<reason>`; a denied WebSocket upgrade gets HTTP 403.
+    /// any message is processed (e.g. to require a CSRF header). A denial
+    /// answers every message of the request with `403::<reason>`; a denied
+    /// WebSocket upgrade gets HTTP 403. Which sessions the request may use is
+    /// [`Hooks::identify`]'s.
     fn check_request(
         &self,
         _ctx: &RequestContext<'_>,
     ) -> impl Future<Output = Result<(), Denial>> + Send {
         async { Ok(()) }
+    }
+
+    /// Whom the request's own credentials name: called once for every long-polling POST and
+    /// once per WebSocket (at the upgrade, for every message the socket carries), after
+    /// [`Hooks::check_request`]. Every message but a handshake must then name a session of that
+    /// principal; any other session is refused as unknown (`402`) and left as it was, so a
+    /// clientId someone learns is worth nothing without its owner's credentials. A denial
+    /// answers every message of the request with `403::<reason>` (a store outage, say).
+    ///
+    /// The default, [`RequestPrincipal::Unchecked`], makes the clientId a bearer credential, as
+    /// in plain Bayeux: override it in any server that authenticates its clients.
+    fn identify(
+        &self,
+        _ctx: &RequestContext<'_>,
+    ) -> impl Future<Output = Result<RequestPrincipal, Denial>> + Send {
+        async { Ok(RequestPrincipal::Unchecked) }
     }
 
     /// Whether `principal` may subscribe to `pattern` (wildcards included:

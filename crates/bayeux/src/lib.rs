@@ -53,7 +53,9 @@ pub use channel::{ChannelError, ChannelName, ChannelPattern};
 pub use config::Config;
 pub use engine::{SUPPORTED_CONNECTION_TYPES, Server, ShutdownMode};
 pub use error::{BayeuxError, LogError, PublishError, RequestError, StoreError};
-pub use hooks::{Denial, HandshakeContext, Hooks, RequestContext, ServiceContext, Transport};
+pub use hooks::{
+    Denial, HandshakeContext, Hooks, RequestContext, RequestPrincipal, ServiceContext, Transport,
+};
 pub use log::{Audience, InMemoryLog, LogEntry, MAX_SEQ, MessageLog, NewMessage};
 pub use message::{Advice, Message, Reconnect, Reply};
 pub use metrics::MetricsSnapshot;

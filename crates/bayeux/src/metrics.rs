@@ -15,6 +15,8 @@ pub struct Metrics {
     pub(crate) replies_with_messages: AtomicU64,
     pub(crate) lag_ms_sum: AtomicU64,
     pub(crate) lag_ms_max: AtomicU64,
+    pub(crate) sessions_evicted: AtomicU64,
+    pub(crate) foreign_session_refusals: AtomicU64,
 }
 
 /// A copy of the counters at one moment. Counters are for this node
@@ -41,6 +43,12 @@ pub struct MetricsSnapshot {
     pub delivery_lag_ms_sum: u64,
     /// Largest such lag seen, ms.
     pub delivery_lag_ms_max: u64,
+    /// Sessions ended to make room for a principal's new one
+    /// ([`crate::Config::max_sessions_per_principal`]).
+    pub sessions_evicted: u64,
+    /// Messages refused because they named a session of another principal than their
+    /// request's (see [`crate::Hooks::identify`]).
+    pub foreign_session_refusals: u64,
 }
 
 impl MetricsSnapshot {
@@ -65,6 +73,8 @@ impl Metrics {
             replies_with_messages: self.replies_with_messages.load(Relaxed),
             delivery_lag_ms_sum: self.lag_ms_sum.load(Relaxed),
             delivery_lag_ms_max: self.lag_ms_max.load(Relaxed),
+            sessions_evicted: self.sessions_evicted.load(Relaxed),
+            foreign_session_refusals: self.foreign_session_refusals.load(Relaxed),
         }
     }
 

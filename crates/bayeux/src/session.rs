@@ -158,18 +158,48 @@ pub trait SessionStore: Send + Sync + 'static {
 
     /// Number of sessions.
     fn count(&self) -> impl Future<Output = Result<usize, StoreError>> + Send;
+
+    /// The sessions of the principal with this key, least recently active (soonest to expire)
+    /// first, with their expiry (unix ms).
+    fn sessions_of(
+        &self,
+        principal_key: &str,
+    ) -> impl Future<Output = Result<Vec<(ClientId, u64)>, StoreError>> + Send;
 }
 
 /// Sessions in a `HashMap`: one node, tests, demos.
 #[derive(Debug)]
 pub struct InMemorySessionStore<P> {
-    sessions: Mutex<HashMap<ClientId, SessionRecord<P>>>,
+    sessions: Mutex<Sessions<P>>,
+}
+
+#[derive(Debug)]
+struct Sessions<P> {
+    by_id: HashMap<ClientId, SessionRecord<P>>,
+    /// Client ids by principal key: counting one principal's sessions must not scan them all.
+    by_principal: HashMap<Arc<str>, std::collections::HashSet<ClientId>>,
+}
+
+impl<P> Sessions<P> {
+    fn remove(&mut self, id: &ClientId) -> Option<SessionRecord<P>> {
+        let removed = self.by_id.remove(id)?;
+        if let Some(ids) = self.by_principal.get_mut(&removed.principal_key) {
+            ids.remove(id);
+            if ids.is_empty() {
+                self.by_principal.remove(&removed.principal_key);
+            }
+        }
+        Some(removed)
+    }
 }
 
 impl<P> Default for InMemorySessionStore<P> {
     fn default() -> Self {
         Self {
-            sessions: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(Sessions {
+                by_id: HashMap::new(),
+                by_principal: HashMap::new(),
+            }),
         }
     }
 }
@@ -180,7 +210,7 @@ impl<P> InMemorySessionStore<P> {
         Self::default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<ClientId, SessionRecord<P>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Sessions<P>> {
         // Every mutation is a single map operation, so a poisoned lock still
         // guards consistent data.
         self.sessions.lock().unwrap_or_else(PoisonError::into_inner)
@@ -192,20 +222,24 @@ impl<P: Clone + Send + Sync + 'static> SessionStore for InMemorySessionStore<P> 
 
     async fn create(&self, session: SessionRecord<P>) -> Result<(), StoreError> {
         let mut map = self.lock();
-        if map.contains_key(&session.client_id) {
+        if map.by_id.contains_key(&session.client_id) {
             return Err(StoreError::Duplicate(session.client_id.to_string()));
         }
-        map.insert(session.client_id.clone(), session);
+        map.by_principal
+            .entry(session.principal_key.clone())
+            .or_default()
+            .insert(session.client_id.clone());
+        map.by_id.insert(session.client_id.clone(), session);
         Ok(())
     }
 
     async fn load(&self, id: &ClientId) -> Result<Option<SessionRecord<P>>, StoreError> {
-        Ok(self.lock().get(id).cloned())
+        Ok(self.lock().by_id.get(id).cloned())
     }
 
     async fn add_subscription(&self, id: &ClientId, sub: Subscription) -> Result<bool, StoreError> {
         let mut map = self.lock();
-        let Some(s) = map.get_mut(id) else {
+        let Some(s) = map.by_id.get_mut(id) else {
             return Ok(false);
         };
         if !s.subscriptions.iter().any(|x| x.pattern == sub.pattern) {
@@ -220,7 +254,7 @@ impl<P: Clone + Send + Sync + 'static> SessionStore for InMemorySessionStore<P> 
         pattern: &ChannelPattern,
     ) -> Result<bool, StoreError> {
         let mut map = self.lock();
-        let Some(s) = map.get_mut(id) else {
+        let Some(s) = map.by_id.get_mut(id) else {
             return Ok(false);
         };
         s.subscriptions.retain(|x| x.pattern != *pattern);
@@ -233,7 +267,7 @@ impl<P: Clone + Send + Sync + 'static> SessionStore for InMemorySessionStore<P> 
         update: ConnectUpdate,
     ) -> Result<Option<SessionRecord<P>>, StoreError> {
         let mut map = self.lock();
-        let Some(s) = map.get_mut(id) else {
+        let Some(s) = map.by_id.get_mut(id) else {
             return Ok(None);
         };
         if let Some(c) = update.cursor_at_least {
@@ -252,6 +286,7 @@ impl<P: Clone + Send + Sync + 'static> SessionStore for InMemorySessionStore<P> 
     async fn expired(&self, now_ms: u64, limit: usize) -> Result<Vec<ClientId>, StoreError> {
         Ok(self
             .lock()
+            .by_id
             .values()
             .filter(|s| s.expires_at_ms < now_ms)
             .take(limit)
@@ -260,7 +295,20 @@ impl<P: Clone + Send + Sync + 'static> SessionStore for InMemorySessionStore<P> 
     }
 
     async fn count(&self) -> Result<usize, StoreError> {
-        Ok(self.lock().len())
+        Ok(self.lock().by_id.len())
+    }
+
+    async fn sessions_of(&self, principal_key: &str) -> Result<Vec<(ClientId, u64)>, StoreError> {
+        let map = self.lock();
+        let mut found: Vec<(ClientId, u64)> = map
+            .by_principal
+            .get(principal_key)
+            .into_iter()
+            .flatten()
+            .filter_map(|id| map.by_id.get(id).map(|s| (id.clone(), s.expires_at_ms)))
+            .collect();
+        found.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        Ok(found)
     }
 }
 
@@ -323,6 +371,13 @@ impl<T: SessionStore> SessionStore for Arc<T> {
 
     fn count(&self) -> impl Future<Output = Result<usize, StoreError>> + Send {
         (**self).count()
+    }
+
+    fn sessions_of(
+        &self,
+        principal_key: &str,
+    ) -> impl Future<Output = Result<Vec<(ClientId, u64)>, StoreError>> + Send {
+        (**self).sessions_of(principal_key)
     }
 }
 
@@ -402,6 +457,20 @@ mod tests {
         assert!(store.expired(150, 10).await.unwrap().is_empty());
         assert_eq!(store.expired(201, 10).await.unwrap(), vec![id.clone()]);
         assert!(store.remove_subscription(&id, &p).await.unwrap());
+        let mut older = record("c0");
+        older.expires_at_ms = 50;
+        store.create(older).await.unwrap();
+        let mut stranger = record("c9");
+        stranger.principal_key = Arc::from("bob");
+        store.create(stranger).await.unwrap();
+        assert_eq!(
+            store.sessions_of("alice").await.unwrap(),
+            vec![(ClientId::from_string("c0"), 50), (id.clone(), 200)],
+            "least recently active first, only alice's"
+        );
+        assert!(store.delete(&ClientId::from_string("c0")).await.unwrap());
+        assert_eq!(store.sessions_of("alice").await.unwrap().len(), 1);
+        assert!(store.sessions_of("nobody").await.unwrap().is_empty());
         assert!(store.delete(&id).await.unwrap());
         assert!(!store.delete(&id).await.unwrap());
         assert!(store.record_connect(&id, up(1)).await.unwrap().is_none());

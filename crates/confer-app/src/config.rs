@@ -42,6 +42,10 @@ pub struct ServeConfig {
     pub password_workers: Option<usize>,
     /// What a request may ask of the domain: id and text lengths, participants per conference.
     pub limits: Limits,
+    /// What one notification client may hold: subscriptions per session, sessions per user.
+    pub notifications: NotificationLimits,
+    /// How long a connection may take and how many may be open, on both listeners.
+    pub connections: ConnectionLimits,
     /// The base URL clients reach this server at, used in the URIs GWS puts in replies and
     /// notifications (`http://host:port`); by default `http://` and the bound `--listen` address.
     pub public_url: Option<String>,
@@ -55,6 +59,57 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+/// What one notification client may hold (CometD; gRPC `Subscribe` streams end with their
+/// connection, which [`ConnectionLimits`] bounds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotificationLimits {
+    /// Subscriptions one CometD session may hold; a subscribe beyond it is refused.
+    pub max_subscriptions_per_session: usize,
+    /// CometD sessions one user may hold; a handshake beyond it ends the user's least recently
+    /// active session.
+    pub max_sessions_per_user: usize,
+}
+
+impl NotificationLimits {
+    pub const DEFAULT: Self = Self {
+        max_subscriptions_per_session: 100,
+        max_sessions_per_user: 64,
+    };
+}
+
+/// How long a connection may take and how many may be open (each listener on its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionLimits {
+    /// An HTTP/1 request head must arrive whole within this, counted from when the connection
+    /// starts waiting for it: the first request's, and each next one's on a kept-alive
+    /// connection (so it is the idle keep-alive timeout too). A held long-poll or stream is
+    /// not waiting for a head and is not cut.
+    pub header_read_timeout: Duration,
+    /// Open connections per listener; beyond it, new ones wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// After SIGTERM, how long open connections may take to finish before the process exits
+    /// anyway.
+    pub shutdown_grace: Duration,
+    /// Largest gRPC request message, in bytes (`RESOURCE_EXHAUSTED` beyond it).
+    pub grpc_max_message_bytes: usize,
+    /// Concurrent HTTP/2 streams per connection (gRPC calls, and h2c on the REST port).
+    pub http2_max_concurrent_streams: u32,
+    /// HTTP/2 connections are pinged this often when idle, and closed when a ping goes
+    /// unanswered as long: dead peers do not hold connections.
+    pub http2_keepalive: Duration,
+}
+
+impl ConnectionLimits {
+    pub const DEFAULT: Self = Self {
+        header_read_timeout: Duration::from_secs(20),
+        max_connections: 10_000,
+        shutdown_grace: Duration::from_secs(30),
+        grpc_max_message_bytes: 64 * 1024,
+        http2_max_concurrent_streams: 256,
+        http2_keepalive: Duration::from_secs(30),
+    };
 }
 
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -79,6 +134,14 @@ pub struct ConfigFile {
     pub max_id_bytes: Option<usize>,
     pub max_text_bytes: Option<usize>,
     pub max_participants: Option<usize>,
+    pub cometd_max_subscriptions: Option<usize>,
+    pub cometd_max_sessions_per_user: Option<usize>,
+    pub header_read_timeout_secs: Option<u64>,
+    pub max_connections: Option<usize>,
+    pub shutdown_grace_secs: Option<u64>,
+    pub grpc_max_message_bytes: Option<usize>,
+    pub http2_max_concurrent_streams: Option<u32>,
+    pub http2_keepalive_secs: Option<u64>,
     pub public_url: Option<String>,
 }
 
@@ -159,6 +222,32 @@ pub struct ServeArgs {
     /// Most participants in one conference [default: 64]
     #[arg(long, env = "CONFER_MAX_PARTICIPANTS")]
     pub max_participants: Option<usize>,
+    /// Most subscriptions one CometD session may hold [default: 100]
+    #[arg(long, env = "CONFER_COMETD_MAX_SUBSCRIPTIONS")]
+    pub cometd_max_subscriptions: Option<usize>,
+    /// Most CometD sessions one user may hold; a new one ends the least recently active
+    /// [default: 64]
+    #[arg(long, env = "CONFER_COMETD_MAX_SESSIONS_PER_USER")]
+    pub cometd_max_sessions_per_user: Option<usize>,
+    /// Seconds an HTTP/1 request head may take to arrive, also the idle keep-alive timeout
+    /// [default: 20]
+    #[arg(long, env = "CONFER_HEADER_READ_TIMEOUT_SECS")]
+    pub header_read_timeout_secs: Option<u64>,
+    /// Open connections per listener; more wait to be accepted [default: 10000]
+    #[arg(long, env = "CONFER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds a graceful stop waits for open connections before exiting anyway [default: 30]
+    #[arg(long, env = "CONFER_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// Largest gRPC request message in bytes [default: 65536]
+    #[arg(long, env = "CONFER_GRPC_MAX_MESSAGE_BYTES")]
+    pub grpc_max_message_bytes: Option<usize>,
+    /// Concurrent HTTP/2 streams per connection [default: 256]
+    #[arg(long, env = "CONFER_HTTP2_MAX_CONCURRENT_STREAMS")]
+    pub http2_max_concurrent_streams: Option<u32>,
+    /// Seconds between HTTP/2 keepalive pings, and to wait for their answer [default: 30]
+    #[arg(long, env = "CONFER_HTTP2_KEEPALIVE_SECS")]
+    pub http2_keepalive_secs: Option<u64>,
     /// Base URL for the URIs in GWS replies and notifications [default: http://<listen address>]
     #[arg(long, env = "CONFER_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -229,6 +318,58 @@ impl ServeArgs {
                     .max_participants
                     .or(file.max_participants)
                     .unwrap_or(Limits::DEFAULT.max_participants),
+            },
+            notifications: NotificationLimits {
+                max_subscriptions_per_session: self
+                    .cometd_max_subscriptions
+                    .or(file.cometd_max_subscriptions)
+                    .unwrap_or(NotificationLimits::DEFAULT.max_subscriptions_per_session)
+                    .max(1),
+                max_sessions_per_user: self
+                    .cometd_max_sessions_per_user
+                    .or(file.cometd_max_sessions_per_user)
+                    .unwrap_or(NotificationLimits::DEFAULT.max_sessions_per_user)
+                    .max(1),
+            },
+            connections: {
+                let d = ConnectionLimits::DEFAULT;
+                let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+                    flag.or(file).map_or(default, Duration::from_secs)
+                };
+                ConnectionLimits {
+                    header_read_timeout: secs(
+                        self.header_read_timeout_secs,
+                        file.header_read_timeout_secs,
+                        d.header_read_timeout,
+                    )
+                    .max(Duration::from_secs(1)),
+                    max_connections: self
+                        .max_connections
+                        .or(file.max_connections)
+                        .unwrap_or(d.max_connections)
+                        .max(1),
+                    shutdown_grace: secs(
+                        self.shutdown_grace_secs,
+                        file.shutdown_grace_secs,
+                        d.shutdown_grace,
+                    ),
+                    grpc_max_message_bytes: self
+                        .grpc_max_message_bytes
+                        .or(file.grpc_max_message_bytes)
+                        .unwrap_or(d.grpc_max_message_bytes)
+                        .max(1024),
+                    http2_max_concurrent_streams: self
+                        .http2_max_concurrent_streams
+                        .or(file.http2_max_concurrent_streams)
+                        .unwrap_or(d.http2_max_concurrent_streams)
+                        .max(1),
+                    http2_keepalive: secs(
+                        self.http2_keepalive_secs,
+                        file.http2_keepalive_secs,
+                        d.http2_keepalive,
+                    )
+                    .max(Duration::from_secs(1)),
+                }
             },
             public_url: self
                 .public_url

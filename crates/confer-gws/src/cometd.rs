@@ -4,6 +4,16 @@
 //!   request): HTTP Basic credentials, or the `JSESSIONID` session cookie, exactly as REST
 //!   authenticates ([`crate::auth`]). The session is bound to that user: its principal key is
 //!   the user id, and every notification is addressed to one user id.
+//! * **Every request is its user's** ([`GwsHooks::identify`]): each long-polling POST's own
+//!   credentials (Basic, else the cookie) name a user, and every message but a handshake must
+//!   name a session of that user; a WebSocket's upgrade names the user of every session it
+//!   carries. A clientId sent by anyone else (another agent, or a request without credentials)
+//!   is answered `402::unknown client` and the session is left exactly as it was: the clientId
+//!   is not a bearer credential. Sessions of a user whose credentials are revoked end
+//!   ([`spawn_revocation_watcher`]).
+//! * **Caps** (`--cometd-max-subscriptions`, `--cometd-max-sessions-per-user`): a session's
+//!   subscriptions are capped, and a user's handshake beyond the session cap ends that user's
+//!   least recently active session.
 //! * **CSRF** (when on): a handshake authenticated by the session cookie (no `Authorization`
 //!   header) must carry the session's CSRF token, in the `X-CSRF-TOKEN` header or, for browser
 //!   WebSockets that cannot send headers, as `ext["X-CSRF-TOKEN"]` of the handshake message.
@@ -40,8 +50,8 @@ use std::{sync::Arc, time::Duration};
 use axum::http::header;
 use bayeux::{
     ChannelPattern, ClientId, Config, ConnectUpdate, Denial, HandshakeContext, Hooks,
-    InMemorySessionStore, RequestContext, Server, SessionRecord, SessionStore, Subscription,
-    Transport,
+    InMemorySessionStore, RequestContext, RequestPrincipal, Server, SessionRecord, SessionStore,
+    Subscription, Transport,
 };
 use confer_app::App;
 use confer_core::Actor;
@@ -82,6 +92,8 @@ fn denial(error: &GwsError) -> Denial {
         GwsError::NotAuthenticated => Denial::new("access_denied"),
         GwsError::Csrf => Denial::new("invalid_csrf_token"),
         GwsError::Unavailable(_) => Denial::new("unavailable"),
+        GwsError::Throttled { .. } => Denial::new("too_many_failed_sign_ins"),
+        GwsError::Busy { .. } => Denial::new("busy"),
         _ => Denial::new("internal_error"),
     }
 }
@@ -143,6 +155,29 @@ impl Hooks for GwsHooks {
         }
     }
 
+    /// The request's own credentials, exactly as REST reads them (Basic first, else the
+    /// session cookie): a session is usable only by requests that name its user. Credentials
+    /// that do not verify name nobody; a store outage or a busy verifier refuses the request
+    /// rather than guess.
+    async fn identify(&self, ctx: &RequestContext<'_>) -> Result<RequestPrincipal, Denial> {
+        let headers = ctx.headers;
+        let verified = if let Some(authorization) = headers.get(header::AUTHORIZATION) {
+            match authorization.to_str() {
+                Ok(value) => self.app.auth.verify_basic(value).await,
+                Err(_) => return Ok(RequestPrincipal::Anonymous),
+            }
+        } else if let Some(token) = auth::cookie(headers, SESSION_COOKIE) {
+            self.app.auth.verify_session(token).await
+        } else {
+            return Ok(RequestPrincipal::Anonymous);
+        };
+        match verified.map_err(GwsError::from) {
+            Ok(actor) => Ok(RequestPrincipal::Key(self.principal_key(&actor))),
+            Err(GwsError::NotAuthenticated) => Ok(RequestPrincipal::Anonymous),
+            Err(e) => Err(denial(&e)),
+        }
+    }
+
     async fn can_subscribe(
         &self,
         _principal: &Actor,
@@ -173,7 +208,13 @@ pub fn server(app: Arc<App>, feed: Feed) -> GwsCometd {
     } else {
         GwsSessions::Local(InMemorySessionStore::new())
     };
-    Server::new(Config::default(), GwsHooks::new(app), sessions, feed)
+    let limits = app.config.notifications;
+    let config = Config {
+        max_subscriptions_per_session: limits.max_subscriptions_per_session,
+        max_sessions_per_principal: limits.max_sessions_per_user,
+        ..Config::default()
+    };
+    Server::new(config, GwsHooks::new(app), sessions, feed)
 }
 
 /// Where this node keeps CometD sessions.
@@ -259,6 +300,16 @@ impl SessionStore for GwsSessions {
         match self {
             Self::Local(s) => s.count().await,
             Self::Shared(s) => s.count().await,
+        }
+    }
+
+    async fn sessions_of(
+        &self,
+        principal_key: &str,
+    ) -> Result<Vec<(ClientId, u64)>, bayeux::StoreError> {
+        match self {
+            Self::Local(s) => s.sessions_of(principal_key).await,
+            Self::Shared(s) => s.sessions_of(principal_key).await,
         }
     }
 }
@@ -435,6 +486,20 @@ impl SessionStore for SharedSessions {
             .map_err(|e| unavailable(&e))?;
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }
+
+    async fn sessions_of(
+        &self,
+        principal_key: &str,
+    ) -> Result<Vec<(ClientId, u64)>, bayeux::StoreError> {
+        Ok(self
+            .store
+            .cometd_sessions_of(principal_key)
+            .await
+            .map_err(|e| unavailable(&e))?
+            .into_iter()
+            .map(|(id, expires_at_ms)| (ClientId::from_string(&id), expires_at_ms))
+            .collect())
+    }
 }
 
 /// How often the metrics sampler reads the CometD counters.
@@ -495,6 +560,68 @@ pub fn spawn_metrics_sampler(
                 }
                 sessions_counted = sessions;
             }
+        }
+    })
+}
+
+/// How often the users of the connects held on this node are checked for revoked credentials.
+pub const REVOCATION_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// Ends the CometD sessions of users whose credentials were revoked (removed, disabled, or
+/// their password changed: [`confer_app::auth::Authenticator::current_revision`]) while they
+/// hold a connect here, until `stop` turns true. A long-polling client's next request is refused
+/// by its own credentials anyway; this ends the connects already held, and a WebSocket, whose
+/// credentials were checked once at its upgrade. A change is seen within this check's period
+/// plus the user cache's lifetime; the revision compared against is the one first seen here
+/// for that user.
+pub fn spawn_revocation_watcher(
+    app: Arc<App>,
+    server: GwsCometd,
+    mut stop: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut known: std::collections::HashMap<Arc<str>, u64> = Default::default();
+        let mut tick = tokio::time::interval(REVOCATION_CHECK_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            let mut still_held = std::collections::HashMap::new();
+            for user in server.held_principal_keys() {
+                if still_held.contains_key(&user) {
+                    continue;
+                }
+                let revoked = match app.auth.current_revision(&user).await {
+                    Ok(Some(revision)) => {
+                        let first = *known.get(&user).unwrap_or(&revision);
+                        still_held.insert(user.clone(), first);
+                        revision != first
+                    }
+                    Ok(None) => true,
+                    // Not known to be revoked: look again at the next tick.
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot check a CometD user's credentials");
+                        if let Some(first) = known.get(&user) {
+                            still_held.insert(user.clone(), *first);
+                        }
+                        false
+                    }
+                };
+                if revoked {
+                    still_held.remove(&user);
+                    match server.end_sessions_of(&user).await {
+                        Ok(ended) => {
+                            tracing::info!(user = %user, ended, "ended the CometD sessions of a user whose credentials were revoked");
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "cannot end a revoked user's CometD sessions");
+                        }
+                    }
+                }
+            }
+            known = still_held;
         }
     })
 }

@@ -49,6 +49,7 @@ pub struct GwsDialect {
     tailer: Mutex<Option<JoinHandle<()>>>,
     sampler: Mutex<Option<JoinHandle<()>>>,
     refresher: Mutex<Option<JoinHandle<()>>>,
+    revocations: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl GwsDialect {
@@ -64,6 +65,8 @@ impl GwsDialect {
         let cometd = cometd::server(app.clone(), feed.clone());
         let (stop, stopped) = watch::channel(false);
         let refresher = cometd::spawn_session_refresher(&app, cometd.clone(), stopped.clone());
+        let revocations =
+            cometd::spawn_revocation_watcher(app.clone(), cometd.clone(), stopped.clone());
         let sampler = cometd::spawn_metrics_sampler(app.clone(), cometd.clone(), stopped);
         Ok(Self {
             rest: Arc::new(Rest {
@@ -77,6 +80,7 @@ impl GwsDialect {
             tailer: Mutex::new(Some(tailer)),
             sampler: Mutex::new(Some(sampler)),
             refresher: Mutex::new(refresher),
+            revocations: Mutex::new(Some(revocations)),
         })
     }
 
@@ -120,6 +124,9 @@ impl GwsDialect {
         }
         if let Some(refresher) = take(&self.refresher) {
             refresher.abort();
+        }
+        if let Some(revocations) = take(&self.revocations) {
+            revocations.abort();
         }
         if let Some(sampler) = take(&self.sampler) {
             let abort = sampler.abort_handle();

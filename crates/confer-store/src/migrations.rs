@@ -27,6 +27,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "cometd_sessions",
         sql: include_str!("../migrations/sqlite/0002_cometd_sessions.sql"),
     },
+    Migration {
+        version: 3,
+        name: "cometd_sessions_by_principal",
+        sql: include_str!("../migrations/sqlite/0003_cometd_sessions_by_principal.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -39,6 +44,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 2,
         name: "cometd_sessions",
         sql: include_str!("../migrations/postgres/0002_cometd_sessions.sql"),
+    },
+    Migration {
+        version: 3,
+        name: "cometd_sessions_by_principal",
+        sql: include_str!("../migrations/postgres/0003_cometd_sessions_by_principal.sql"),
     },
 ];
 

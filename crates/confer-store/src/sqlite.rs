@@ -688,6 +688,20 @@ impl Store for SqliteStore {
         .map_err(|e| classify("expired_cometd_sessions", e))
     }
 
+    async fn cometd_sessions_of(&self, principal_key: &str) -> StoreResult<Vec<(String, u64)>> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT client_id, expires_at_ms FROM cometd_sessions WHERE principal_key = ? \
+             ORDER BY expires_at_ms, client_id",
+        )
+        .bind(principal_key)
+        .fetch_all(&self.readers)
+        .await
+        .map_err(|e| classify("cometd_sessions_of", e))?;
+        rows.into_iter()
+            .map(|(id, expires)| Ok((id, from_sql_int("expires_at_ms", expires)?)))
+            .collect()
+    }
+
     async fn count_cometd_sessions(&self) -> StoreResult<u64> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM cometd_sessions")
             .fetch_one(&self.readers)

@@ -152,6 +152,10 @@ pub trait Store: Send + Sync + 'static {
     /// Up to `limit` sessions with `expires_at_ms < now_ms`, soonest expired first.
     async fn expired_cometd_sessions(&self, now_ms: u64, limit: u32) -> StoreResult<Vec<String>>;
 
+    /// The sessions of one principal (every node's), least recently active (soonest to expire)
+    /// first, with their expiry.
+    async fn cometd_sessions_of(&self, principal_key: &str) -> StoreResult<Vec<(String, u64)>>;
+
     /// Number of sessions (of every node).
     async fn count_cometd_sessions(&self) -> StoreResult<u64>;
 

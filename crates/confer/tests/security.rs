@@ -7,6 +7,8 @@ mod gws_support;
 #[allow(clippy::zombie_processes)]
 mod support;
 
+#[path = "security/cometd.rs"]
+mod cometd;
 #[path = "security/limits.rs"]
 mod limits;
 #[path = "security/revocation.rs"]

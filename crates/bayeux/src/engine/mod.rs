@@ -17,7 +17,9 @@ use tokio::time::Instant;
 use crate::channel::{ChannelName, ChannelPattern};
 use crate::config::{Config, ms};
 use crate::error::{BayeuxError, LogError, PublishError, RequestError};
-use crate::hooks::{HandshakeContext, Hooks, RequestContext, ServiceContext};
+use crate::hooks::{
+    Denial, HandshakeContext, Hooks, RequestContext, RequestPrincipal, ServiceContext,
+};
 use crate::log::{Audience, LogEntry, MessageLog, NewMessage, now_ms};
 use crate::message::{
     Advice, BAYEUX_VERSION, Message, Parsed, Reconnect, Reply, ReplyBuf, meta, parse_messages,
@@ -31,6 +33,22 @@ pub const SUPPORTED_CONNECTION_TYPES: [&str; 2] = ["websocket", "long-polling"];
 
 /// Log entries read per page while scanning for a session.
 const PAGE: usize = 256;
+
+/// Expired sessions listed at once by the sweeper (it lists again until none is left).
+const SWEEP_PAGE: usize = 1000;
+
+/// Every message of a refused request answered with the refusal.
+fn refuse_all(parsed: Vec<Parsed>, d: &Denial) -> ReplyBuf {
+    let e = BayeuxError::new(403, d.reason.clone());
+    let mut out = ReplyBuf::new();
+    for p in parsed {
+        match p {
+            Ok(m) => out.push_reply(&Reply::to(&m).failed(&e).with_advice(Advice::none())),
+            Err(r) => out.push_reply(&r),
+        }
+    }
+    out
+}
 
 /// How [`Server::shutdown`] treats sessions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,6 +303,24 @@ where
         self.inner.waiters.refresh_all()
     }
 
+    /// The principal keys of the connects held on this node (for a server that checks, say,
+    /// whether their credentials were revoked).
+    pub fn held_principal_keys(&self) -> Vec<Arc<str>> {
+        self.inner.waiters.principals()
+    }
+
+    /// Ends every session of a principal (on every node, with a shared store: they are deleted
+    /// from it), for instance when its credentials were revoked. Their connects held here
+    /// return at once, as for a removed session; elsewhere, the session's next message is
+    /// refused. Returns how many were ended.
+    pub async fn end_sessions_of(&self, principal_key: &str) -> Result<usize, crate::StoreError> {
+        let sessions = self.inner.store.sessions_of(principal_key).await?;
+        for (id, _) in &sessions {
+            self.remove_session(id, Wake::Removed, false).await;
+        }
+        Ok(sessions.len())
+    }
+
     /// Starts a graceful shutdown: every held connect returns now with the
     /// mode's advice, later connects and handshakes are answered the same
     /// way at once. Waits (up to 5 s) for the held connects to return.
@@ -315,23 +351,23 @@ where
         body: &[u8],
     ) -> Result<String, RequestError> {
         let parsed = parse_messages(body, self.inner.config.max_messages_per_request)?;
-        let mut out = ReplyBuf::new();
-        if let Err(d) = Box::pin(self.inner.hooks.check_request(ctx)).await {
-            let e = BayeuxError::new(403, d.reason);
-            for p in parsed {
-                match p {
-                    Ok(m) => out.push_reply(&Reply::to(&m).failed(&e).with_advice(Advice::none())),
-                    Err(r) => out.push_reply(&r),
-                }
-            }
-            return Ok(out.to_json_array());
-        }
+        let who = match Box::pin(self.admit(ctx)).await {
+            Ok(who) => who,
+            Err(d) => return Ok(refuse_all(parsed, &d).to_json_array()),
+        };
         // Boxed, like the branches of `handle_message`: only the held connects stay inline.
-        let (mut out, connects) = Box::pin(self.handle_parsed(ctx, parsed)).await;
+        let (mut out, connects) = Box::pin(self.handle_parsed(ctx, &who, parsed)).await;
         for c in connects {
-            out.append(self.handle_message(ctx, &c).await);
+            out.append(self.handle_message(ctx, &who, &c).await);
         }
         Ok(out.to_json_array())
+    }
+
+    /// What every transport request passes before its messages: [`Hooks::check_request`], then
+    /// [`Hooks::identify`]. A WebSocket passes once, at its upgrade.
+    pub async fn admit(&self, ctx: &RequestContext<'_>) -> Result<RequestPrincipal, Denial> {
+        self.inner.hooks.check_request(ctx).await?;
+        self.inner.hooks.identify(ctx).await
     }
 
     /// Handles everything but connects, which are returned to the caller
@@ -339,6 +375,7 @@ where
     pub(crate) async fn handle_parsed(
         &self,
         ctx: &RequestContext<'_>,
+        who: &RequestPrincipal,
         parsed: Vec<Parsed>,
     ) -> (ReplyBuf, Vec<Message>) {
         let mut out = ReplyBuf::new();
@@ -347,7 +384,7 @@ where
             match p {
                 Err(reply) => out.push_reply(&reply),
                 Ok(m) if m.channel == meta::CONNECT => connects.push(m),
-                Ok(m) => out.append(self.handle_message(ctx, &m).await),
+                Ok(m) => out.append(self.handle_message(ctx, who, &m).await),
             }
         }
         (out, connects)
@@ -355,22 +392,29 @@ where
 
     /// Handles one message and returns what to send back: its reply, and
     /// for a connect the delivered messages before it. A connect may wait
-    /// up to the configured timeout.
-    pub async fn handle_message(&self, ctx: &RequestContext<'_>, msg: &Message) -> ReplyBuf {
+    /// up to the configured timeout. `who` is what [`Server::admit`] said of the request that
+    /// carried the message: every message but a handshake must name a session of that
+    /// principal.
+    pub async fn handle_message(
+        &self,
+        ctx: &RequestContext<'_>,
+        who: &RequestPrincipal,
+        msg: &Message,
+    ) -> ReplyBuf {
         let mut out = ReplyBuf::new();
         // Every branch but the connect is boxed: a future is as large as the largest future it
         // awaits inline, and a held connect's future lives for the whole hold (see `connect`).
         match msg.channel.as_str() {
-            meta::HANDSHAKE => out.push_reply(&Box::pin(self.handshake(ctx, msg)).await),
-            meta::CONNECT => return self.connect(ctx, msg).await,
-            meta::SUBSCRIBE => out.push_reply(&Box::pin(self.subscribe(msg, true)).await),
-            meta::UNSUBSCRIBE => out.push_reply(&Box::pin(self.subscribe(msg, false)).await),
-            meta::DISCONNECT => out.push_reply(&Box::pin(self.disconnect(msg)).await),
+            meta::HANDSHAKE => out.push_reply(&Box::pin(self.handshake(ctx, who, msg)).await),
+            meta::CONNECT => return self.connect(who, msg).await,
+            meta::SUBSCRIBE => out.push_reply(&Box::pin(self.subscribe(who, msg, true)).await),
+            meta::UNSUBSCRIBE => out.push_reply(&Box::pin(self.subscribe(who, msg, false)).await),
+            meta::DISCONNECT => out.push_reply(&Box::pin(self.disconnect(who, msg)).await),
             c if c.starts_with("/meta/") => out.push_reply(&error_reply(
                 msg,
                 &BayeuxError::with_arg(400, c, "unknown meta channel"),
             )),
-            _ => out.push_reply(&Box::pin(self.client_publish(msg)).await),
+            _ => out.push_reply(&Box::pin(self.client_publish(who, msg)).await),
         }
         out
     }
@@ -395,7 +439,12 @@ where
         }
     }
 
-    async fn handshake(&self, ctx: &RequestContext<'_>, msg: &Message) -> Reply {
+    async fn handshake(
+        &self,
+        ctx: &RequestContext<'_>,
+        who: &RequestPrincipal,
+        msg: &Message,
+    ) -> Reply {
         let mut reply = Reply::to(msg);
         reply.client_id = None;
         reply.version = Some(BAYEUX_VERSION);
@@ -430,6 +479,18 @@ where
                     .with_advice(Advice::none());
             }
         };
+        let principal_key = self.inner.hooks.principal_key(&principal);
+        // A WebSocket carries one principal's sessions: the one its upgrade named.
+        if let RequestPrincipal::Key(key) = who
+            && *key != principal_key
+        {
+            return reply
+                .failed(&BayeuxError::new(403, "credentials_mismatch"))
+                .with_advice(Advice::none());
+        }
+        if let Err(e) = self.make_room_for(&principal_key).await {
+            return reply.failed(&e).with_advice(self.retry_advice());
+        }
         let client_id = match ClientId::random() {
             Ok(id) => id,
             Err(e) => {
@@ -444,7 +505,7 @@ where
         let head = *self.inner.log.head().borrow();
         let record = SessionRecord {
             client_id: client_id.clone(),
-            principal_key: self.inner.hooks.principal_key(&principal),
+            principal_key,
             principal,
             subscriptions: Vec::new(),
             ack,
@@ -496,8 +557,36 @@ where
         failed != 0 && now < failed.saturating_add(ms(self.inner.config.max_interval))
     }
 
-    /// Loads the session a message names; 402 if unknown or expired.
-    async fn session(&self, msg: &Message) -> Result<SessionRecord<H::Principal>, BayeuxError> {
+    /// Ends the least recently active sessions of `principal_key` until a new one fits under
+    /// [`Config::max_sessions_per_principal`].
+    async fn make_room_for(&self, principal_key: &str) -> Result<(), BayeuxError> {
+        let max = self.inner.config.max_sessions_per_principal.max(1);
+        let sessions = match self.inner.store.sessions_of(principal_key).await {
+            Ok(sessions) => sessions,
+            Err(e) => {
+                self.store_failed();
+                return Err(store_error(e));
+            }
+        };
+        let excess = (sessions.len() + 1).saturating_sub(max);
+        for (id, _) in sessions.into_iter().take(excess) {
+            tracing::info!(client_id = %id, "ending a principal's least recently active session for a new one");
+            self.inner
+                .metrics
+                .sessions_evicted
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.remove_session(&id, Wake::Removed, false).await;
+        }
+        Ok(())
+    }
+
+    /// Loads the session a message names, if the request may use it; 402 if unknown, expired,
+    /// or another principal's (which is then left exactly as it was).
+    async fn session(
+        &self,
+        who: &RequestPrincipal,
+        msg: &Message,
+    ) -> Result<SessionRecord<H::Principal>, BayeuxError> {
         let id = ClientId::from_string(
             msg.client_id
                 .as_deref()
@@ -510,6 +599,19 @@ where
                 return Err(store_error(e));
             }
         };
+        // Before anything else, even the expiry: a request must not touch another's session.
+        let allowed = match who {
+            RequestPrincipal::Unchecked => true,
+            RequestPrincipal::Anonymous => false,
+            RequestPrincipal::Key(key) => *key == session.principal_key,
+        };
+        if !allowed {
+            self.inner
+                .metrics
+                .foreign_session_refusals
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(BayeuxError::session_unknown());
+        }
         let now = now_ms();
         if session.expires_at_ms < now && !self.expiry_paused(now) {
             // The sweeper may not have run yet; an expired session is gone.
@@ -536,8 +638,8 @@ where
         self.inner.waiters.wake_client(id, why);
     }
 
-    async fn subscribe(&self, msg: &Message, add: bool) -> Reply {
-        let session = match self.session(msg).await {
+    async fn subscribe(&self, who: &RequestPrincipal, msg: &Message, add: bool) -> Reply {
+        let session = match self.session(who, msg).await {
             Ok(s) => s,
             Err(e) => return error_reply(msg, &e),
         };
@@ -570,6 +672,22 @@ where
             }
             patterns.push(pattern);
         }
+        if add {
+            let mut after: Vec<&ChannelPattern> =
+                session.subscriptions.iter().map(|s| &s.pattern).collect();
+            for pattern in &patterns {
+                if !after.contains(&pattern) {
+                    after.push(pattern);
+                }
+            }
+            if after.len() > self.inner.config.max_subscriptions_per_session {
+                let channel = raw.first().map_or("", String::as_str);
+                return error_reply(
+                    msg,
+                    &BayeuxError::with_arg(403, channel, "too_many_subscriptions"),
+                );
+            }
+        }
         let head = *self.inner.log.head().borrow();
         let id = &session.client_id;
         for pattern in patterns {
@@ -597,8 +715,8 @@ where
         reply
     }
 
-    async fn disconnect(&self, msg: &Message) -> Reply {
-        let session = match self.session(msg).await {
+    async fn disconnect(&self, who: &RequestPrincipal, msg: &Message) -> Reply {
+        let session = match self.session(who, msg).await {
             Ok(s) => s,
             Err(e) => return error_reply(msg, &e),
         };
@@ -607,7 +725,7 @@ where
         Reply::to(msg)
     }
 
-    async fn client_publish(&self, msg: &Message) -> Reply {
+    async fn client_publish(&self, who: &RequestPrincipal, msg: &Message) -> Reply {
         let channel = match ChannelName::parse(&msg.channel) {
             Ok(c) => c,
             Err(_) => {
@@ -617,7 +735,7 @@ where
                 );
             }
         };
-        let session = match self.session(msg).await {
+        let session = match self.session(who, msg).await {
             Ok(s) => s,
             Err(e) => return error_reply(msg, &e),
         };
@@ -700,9 +818,11 @@ where
     /// store and log calls are boxed so that a held connect keeps only what it waits with.
     /// With the GWS hooks and session store, a held WebSocket connect's task went from 3,472
     /// to 2,032 bytes, and each socket's own task from 5,088 to 832 (see `crate::axum`).
-    async fn connect(&self, _ctx: &RequestContext<'_>, msg: &Message) -> ReplyBuf {
+    async fn connect(&self, who: &RequestPrincipal, msg: &Message) -> ReplyBuf {
         let mut out = ReplyBuf::new();
-        let session = match Box::pin(self.session(msg)).await {
+        // The session is checked against the request before the connect is registered: a
+        // foreign connect must not supersede the owner's held one.
+        let session = match Box::pin(self.session(who, msg)).await {
             Ok(s) => s,
             Err(e) => {
                 out.push_reply(&error_reply(msg, &e));
@@ -918,6 +1038,40 @@ where
         out
     }
 
+    /// Deletes every session expired at `now`, page after page until none is left: a flood
+    /// of sessions must not outlive its expiry because one look handles only so many. Returns
+    /// how many were deleted.
+    async fn expire_sessions(&self, now: u64) -> usize {
+        let mut deleted = 0;
+        loop {
+            match self.inner.store.expired(now, SWEEP_PAGE).await {
+                Ok(ids) => {
+                    let full = ids.len() == SWEEP_PAGE;
+                    for id in ids {
+                        tracing::debug!(client_id = %id, "bayeux session expired");
+                        self.remove_session(&id, Wake::Removed, true).await;
+                        deleted += 1;
+                    }
+                    if !full {
+                        return deleted;
+                    }
+                    // Let requests run between pages.
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => {
+                    self.store_failed();
+                    tracing::warn!(error = %e, "bayeux sweeper could not list sessions");
+                    return deleted;
+                }
+            }
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn expire_sessions_now(&self, now: u64) -> usize {
+        self.expire_sessions(now).await
+    }
+
     #[cfg(test)]
     pub(crate) fn held_connects(&self) -> usize {
         self.inner.waiters.len()
@@ -974,19 +1128,8 @@ where
         if server.expiry_paused(now) {
             continue;
         }
-        match server.inner.store.expired(now, 1000).await {
-            Ok(ids) => {
-                server.inner.waiters.prune_turns();
-                for id in ids {
-                    tracing::debug!(client_id = %id, "bayeux session expired");
-                    server.remove_session(&id, Wake::Removed, true).await;
-                }
-            }
-            Err(e) => {
-                server.store_failed();
-                tracing::warn!(error = %e, "bayeux sweeper could not list sessions");
-            }
-        }
+        server.inner.waiters.prune_turns();
+        server.expire_sessions(now).await;
     }
 }
 

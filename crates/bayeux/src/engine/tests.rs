@@ -28,6 +28,18 @@ impl Hooks for TestHooks {
         Arc::from(p.as_str())
     }
 
+    /// `x-user: <name>` names the request's principal, `x-anonymous` names nobody; without
+    /// either, sessions are not bound to requests (the Bayeux default).
+    async fn identify(&self, ctx: &RequestContext<'_>) -> Result<RequestPrincipal, Denial> {
+        if let Some(user) = ctx.headers.get("x-user").and_then(|v| v.to_str().ok()) {
+            Ok(RequestPrincipal::Key(Arc::from(user)))
+        } else if ctx.headers.contains_key("x-anonymous") {
+            Ok(RequestPrincipal::Anonymous)
+        } else {
+            Ok(RequestPrincipal::Unchecked)
+        }
+    }
+
     async fn check_request(&self, ctx: &RequestContext<'_>) -> Result<(), Denial> {
         if ctx.headers.contains_key("x-evil") {
             Err(Denial::new("csrf"))
@@ -761,6 +773,9 @@ struct SlowStore(InMemorySessionStore<String>);
 
 impl SessionStore for SlowStore {
     type Principal = String;
+    async fn sessions_of(&self, key: &str) -> Result<Vec<(ClientId, u64)>, crate::StoreError> {
+        self.0.sessions_of(key).await
+    }
     async fn create(&self, s: SessionRecord<String>) -> Result<(), crate::StoreError> {
         self.0.create(s).await
     }
@@ -905,6 +920,10 @@ impl FlakyStore {
 
 impl SessionStore for Arc<FlakyStore> {
     type Principal = String;
+    async fn sessions_of(&self, key: &str) -> Result<Vec<(ClientId, u64)>, crate::StoreError> {
+        self.check()?;
+        self.inner.sessions_of(key).await
+    }
     async fn create(&self, s: SessionRecord<String>) -> Result<(), crate::StoreError> {
         self.check()?;
         self.inner.create(s).await
@@ -994,4 +1013,233 @@ async fn an_outage_of_the_store_does_not_expire_the_sessions_it_kept_from_connec
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+fn as_user(user: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert("x-user", user.parse().unwrap());
+    headers
+}
+
+/// Sends `body` with `headers`; the one reply.
+async fn one_with(s: &TestServer, headers: &HeaderMap, body: Value) -> Value {
+    send_with(s, headers, body).await.remove(0)
+}
+
+/// The attack: someone who learned alice's clientId uses it with their own credentials (or
+/// none) to subscribe, unsubscribe, connect and disconnect. Every message is refused as for an
+/// unknown client, and alice's session is left exactly as it was: her held connect is not
+/// superseded, her subscriptions are hers, and she still receives.
+#[tokio::test]
+async fn a_session_is_usable_only_with_its_owners_credentials() {
+    let s = server();
+    let alice = as_user("alice");
+    let r = one_with(
+        &s,
+        &alice,
+        json!([{ "channel": "/meta/handshake", "version": "1.0",
+                  "supportedConnectionTypes": ["long-polling"], "ext": { "user": "alice" } }]),
+    )
+    .await;
+    let id = r["clientId"].as_str().unwrap().to_owned();
+    let connect_msg =
+        json!([{ "channel": "/meta/connect", "clientId": id, "connectionType": "long-polling" }]);
+    let first = send_with(&s, &alice, connect_msg.clone()).await;
+    assert_eq!(first[0]["successful"], true);
+    let sub = one_with(
+        &s,
+        &alice,
+        json!([{ "channel": "/meta/subscribe", "clientId": id, "subscription": "/news" }]),
+    )
+    .await;
+    assert_eq!(sub["successful"], true, "{sub}");
+
+    // alice's connect is held.
+    let held = {
+        let (s, alice, msg) = (s.clone(), alice.clone(), connect_msg.clone());
+        tokio::spawn(async move { send_with(&s, &alice, msg).await })
+    };
+    while s.held_connects() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let mut anonymous = HeaderMap::new();
+    anonymous.insert("x-anonymous", "1".parse().unwrap());
+    for attacker in [as_user("bob"), anonymous] {
+        for msg in [
+            json!({ "channel": "/meta/subscribe", "clientId": id, "subscription": "/secrets-of-alice" }),
+            json!({ "channel": "/meta/unsubscribe", "clientId": id, "subscription": "/news" }),
+            json!({ "channel": "/meta/connect", "clientId": id, "connectionType": "long-polling" }),
+            json!({ "channel": "/meta/disconnect", "clientId": id }),
+            json!({ "channel": "/chat/room", "clientId": id, "data": "spoofed" }),
+        ] {
+            let r = send_with(&s, &attacker, json!([msg])).await;
+            let reply = r.last().unwrap();
+            assert_eq!(reply["successful"], false, "{msg}: {reply}");
+            assert_eq!(reply["error"], "402::session_unknown", "{msg}: {reply}");
+        }
+    }
+    assert_eq!(s.metrics().foreign_session_refusals, 10);
+    let session = s
+        .store()
+        .load(&ClientId::from_string(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    let patterns: Vec<&str> = session
+        .subscriptions
+        .iter()
+        .map(|s| s.pattern.as_str())
+        .collect();
+    assert_eq!(
+        patterns,
+        ["/news"],
+        "alice's subscriptions as she left them"
+    );
+    assert_eq!(s.held_connects(), 1, "alice's connect was not superseded");
+
+    publish(&s, "/news", json!("for alice")).await;
+    let delivered = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        datas(&delivered[..delivered.len() - 1]),
+        [json!("for alice")]
+    );
+}
+
+/// A request whose credentials name one principal cannot handshake as another (a WebSocket
+/// authenticated at its upgrade carries one user's sessions).
+#[tokio::test]
+async fn a_handshake_must_be_the_requests_own_principal() {
+    let s = server();
+    let r = one_with(
+        &s,
+        &as_user("bob"),
+        json!([{ "channel": "/meta/handshake", "version": "1.0",
+                  "supportedConnectionTypes": ["long-polling"], "ext": { "user": "alice" } }]),
+    )
+    .await;
+    assert_eq!(r["successful"], false);
+    assert_eq!(r["error"], "403::credentials_mismatch");
+    assert_eq!(s.active_sessions().await.unwrap(), 0);
+}
+
+/// The attack: thousands of subscriptions on one session (their matching cost grows with their
+/// number). Refused whole beyond the cap, the session keeps what it had.
+#[tokio::test]
+async fn subscriptions_per_session_are_capped() {
+    let s = server_with(
+        Config {
+            max_subscriptions_per_session: 3,
+            ..config()
+        },
+        100,
+    );
+    let id = handshake(&s, "alice", false).await;
+    let ok = subscribe(&s, &id, json!(["/a", "/b"])).await;
+    assert_eq!(ok["successful"], true, "{ok}");
+    let again = subscribe(&s, &id, json!(["/a", "/c"])).await;
+    assert_eq!(
+        again["successful"], true,
+        "a pattern held already does not count twice"
+    );
+    let refused = subscribe(&s, &id, json!(["/d", "/e"])).await;
+    assert_eq!(refused["successful"], false);
+    assert_eq!(refused["error"], "403:/d:too_many_subscriptions");
+    let session = s
+        .store()
+        .load(&ClientId::from_string(&id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(session.subscriptions.len(), 3);
+}
+
+/// The attack: one user opens thousands of sessions. Each handshake beyond the cap ends that
+/// user's least recently active session; other users' sessions are untouched.
+#[tokio::test]
+async fn sessions_per_principal_are_capped_by_ending_the_least_recently_active() {
+    let s = server_with(
+        Config {
+            max_sessions_per_principal: 2,
+            ..config()
+        },
+        100,
+    );
+    let bob = handshake(&s, "bob", false).await;
+    let first = handshake(&s, "alice", false).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let second = handshake(&s, "alice", false).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let third = handshake(&s, "alice", false).await;
+    assert_eq!(s.store().sessions_of("alice").await.unwrap().len(), 2);
+    let (_, gone) = connect(&s, &first, None).await;
+    assert_eq!(gone["error"], "402::session_unknown", "{gone}");
+    for live in [&second, &third, &bob] {
+        assert!(
+            s.store()
+                .load(&ClientId::from_string(live))
+                .await
+                .unwrap()
+                .is_some(),
+            "{live}"
+        );
+    }
+    assert_eq!(s.metrics().sessions_evicted, 1);
+}
+
+/// The attack: more sessions expire at once than one look of the sweeper lists. All of them go.
+#[tokio::test]
+async fn expiry_keeps_up_with_any_number_of_expired_sessions() {
+    let s = server();
+    for i in 0..(2 * SWEEP_PAGE + 500) {
+        let mut r = SessionRecord {
+            client_id: ClientId::from_string(&format!("c{i}")),
+            principal: format!("u{i}"),
+            principal_key: Arc::from(format!("u{i}").as_str()),
+            subscriptions: Vec::new(),
+            ack: false,
+            cursor: 0,
+            connected: true,
+            last_connect_ms: 1,
+            expires_at_ms: 10,
+        };
+        r.expires_at_ms += u64::try_from(i % 7).unwrap();
+        s.store().create(r).await.unwrap();
+    }
+    assert_eq!(s.expire_sessions_now(1_000).await, 2 * SWEEP_PAGE + 500);
+    assert_eq!(s.active_sessions().await.unwrap(), 0);
+}
+
+/// Revocation: every session of a principal ends at once, its held connect included.
+#[tokio::test]
+async fn all_sessions_of_a_principal_can_be_ended() {
+    let s = server();
+    let a1 = handshake(&s, "alice", false).await;
+    let _a2 = handshake(&s, "alice", false).await;
+    let bob = handshake(&s, "bob", false).await;
+    let held = {
+        let (s, a1) = (s.clone(), a1.clone());
+        tokio::spawn(async move { connect(&s, &a1, None).await })
+    };
+    while s.held_connects() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(s.held_principal_keys(), vec![Arc::<str>::from("alice")]);
+    assert_eq!(s.end_sessions_of("alice").await.unwrap(), 2);
+    let (_, reply) = tokio::time::timeout(Duration::from_secs(5), held)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply["successful"], false, "{reply}");
+    assert_eq!(s.active_sessions().await.unwrap(), 1);
+    assert!(
+        s.store()
+            .load(&ClientId::from_string(&bob))
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

@@ -325,6 +325,11 @@ impl Waiters {
         ix.by_client.len()
     }
 
+    /// The distinct principal keys of the connects held here.
+    pub(crate) fn principals(&self) -> Vec<Arc<str>> {
+        self.lock().by_principal.keys().cloned().collect()
+    }
+
     /// Wakes every held connect.
     pub(crate) fn wake_all(&self, why: Wake) {
         for slot in self.lock().by_client.values() {

@@ -1033,6 +1033,20 @@ pub async fn cometd_sessions(store: Arc<dyn Store>) {
         Some(cometd_session("c1", 5))
     );
     assert_eq!(store.load_cometd_session("nope").await.unwrap(), None);
+    // A principal's sessions, least recently active first; nobody else's.
+    let mut older = cometd_session("c0", 0);
+    older.expires_at_ms = 500;
+    assert!(store.create_cometd_session(older).await.unwrap());
+    let mut stranger = cometd_session("cx", 0);
+    stranger.principal_key = "agent15002".into();
+    assert!(store.create_cometd_session(stranger).await.unwrap());
+    assert_eq!(
+        store.cometd_sessions_of("agent15000").await.unwrap(),
+        vec![("c0".to_owned(), 500), ("c1".to_owned(), 10_000)]
+    );
+    assert!(store.cometd_sessions_of("nobody").await.unwrap().is_empty());
+    assert!(store.delete_cometd_session("c0").await.unwrap());
+    assert!(store.delete_cometd_session("cx").await.unwrap());
     assert!(matches!(
         store.create_cometd_session(cometd_session("", 0)).await,
         Err(StoreError::Invalid(_))

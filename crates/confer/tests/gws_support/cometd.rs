@@ -113,6 +113,20 @@ impl LongPoll {
         reply.into_iter().next().unwrap_or(Value::Null)
     }
 
+    /// POSTs `messages` with `headers` instead of the session's own (someone else's request).
+    pub async fn post_as(&self, headers: &[(&str, &str)], messages: Value) -> Vec<Value> {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        post(&self.http, &self.url, &headers, messages).await
+    }
+
+    /// One connect held up to `hold_ms`: everything in the reply.
+    pub async fn connect_once(&mut self, hold_ms: u64) -> Vec<Value> {
+        self.connect_raw(hold_ms).await
+    }
+
     /// One connect held up to `hold_ms`: everything in the reply.
     async fn connect_raw(&mut self, hold_ms: u64) -> Vec<Value> {
         let mut message = json!({
