@@ -140,6 +140,25 @@ pub async fn serve_metrics(State(metrics): State<Arc<Metrics>>) -> Response {
     response
 }
 
+/// A request method as a metric label: the standard methods by name, anything else (a client
+/// may send any token) as `OTHER`, so that no client can grow the label sets. The route is the
+/// matched pattern, never the path, and the status is the server's own.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "OTHER",
+    }
+}
+
 /// Middleware counting every request by route pattern, method and status.
 pub async fn track_requests(
     State(metrics): State<Arc<Metrics>>,
@@ -151,7 +170,7 @@ pub async fn track_requests(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = request.method().as_str().to_owned();
+    let method = method_label(request.method()).to_owned();
     let response = next.run(request).await;
     let labels = RequestLabels {
         route,

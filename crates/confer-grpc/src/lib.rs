@@ -84,14 +84,19 @@ impl GrpcDialect {
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             .build_v1alpha()
             .context("building server reflection v1alpha from the generated descriptor set")?;
+        // Every Confer request is small (ids, a chat message): tonic's default of 4 MiB would
+        // have each call buffer megabytes before any limit looks at it.
+        let max = api.app.config.connections.grpc_max_message_bytes;
         let routes = Routes::new(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(AuthServiceServer::from_arc(api.clone()))
-            .add_service(CallServiceServer::from_arc(api.clone()))
-            .add_service(ChatServiceServer::from_arc(api.clone()))
-            .add_service(SessionServiceServer::from_arc(api.clone()))
-            .add_service(NotificationServiceServer::from_arc(api.clone()));
+            .add_service(AuthServiceServer::from_arc(api.clone()).max_decoding_message_size(max))
+            .add_service(CallServiceServer::from_arc(api.clone()).max_decoding_message_size(max))
+            .add_service(ChatServiceServer::from_arc(api.clone()).max_decoding_message_size(max))
+            .add_service(SessionServiceServer::from_arc(api.clone()).max_decoding_message_size(max))
+            .add_service(
+                NotificationServiceServer::from_arc(api.clone()).max_decoding_message_size(max),
+            );
         Ok(Self {
             api,
             health,

@@ -5,11 +5,13 @@
 use std::{net::SocketAddr, sync::Arc};
 
 use anyhow::Context;
-use axum::{Router, middleware, routing::get, serve::ListenerExt as _};
+use axum::{Router, middleware, routing::get};
 use confer_app::{App, auth::client, config::ServeConfig, health, metrics};
 use confer_grpc::GrpcDialect;
 use confer_gws::GwsDialect;
 use tokio::{net::TcpListener, sync::watch, task::JoinSet};
+
+use crate::connections::{self, Protocol};
 use tower_http::trace::TraceLayer;
 
 /// A started server; [`RunningServer::shutdown`] stops it.
@@ -63,23 +65,12 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     let (stop, stopped) = watch::channel(false);
     let mut tasks = JoinSet::new();
 
+    let limits = app.config.connections;
     let router = router(&app, &gws);
-    let mut rest_stopped = stopped.clone();
+    let rest_stopped = stopped.clone();
     tasks.spawn(async move {
-        // Turn every route into its final service once, then share it: `axum::serve` given a
-        // plain `Router` rebuilds the route table for every connection (~28 KiB resident for
-        // each held long-poll).
-        axum::serve(
-            rest,
-            router
-                .with_state(())
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = rest_stopped.wait_for(|stop| *stop).await;
-        })
-        .await
-        .context("serving REST")
+        connections::serve("rest", rest, router, limits, Protocol::Auto, rest_stopped).await;
+        Ok(())
     });
 
     // gRPC is served by hyper through axum rather than by `tonic::transport::Server`, whose
@@ -87,26 +78,24 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     // where the gRPC spec says DEADLINE_EXCEEDED. Every Confer RPC enforces the caller's deadline
     // and answers DEADLINE_EXCEEDED ([`confer_grpc`]'s `within_deadline`); clients enforce theirs
     // anyway. HTTP/2 comes by prior knowledge (h2c), as gRPC clients send it.
-    let grpc_service = grpc
+    let grpc_router = grpc
         .routes()
         .into_axum_router()
         .layer(middleware::from_fn_with_state(
             trusted_proxies(&app),
             client::track_client,
-        ))
-        .into_make_service_with_connect_info::<SocketAddr>();
-    let grpc_listener = grpc_listener.tap_io(|tcp| {
-        // Replies are small and latency matters: no Nagle delay (as tonic's server did).
-        let _ = tcp.set_nodelay(true);
-    });
-    let mut grpc_stopped = stopped;
+        ));
     tasks.spawn(async move {
-        axum::serve(grpc_listener, grpc_service)
-            .with_graceful_shutdown(async move {
-                let _ = grpc_stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-            .context("serving gRPC")
+        connections::serve(
+            "grpc",
+            grpc_listener,
+            grpc_router,
+            limits,
+            Protocol::Http2,
+            stopped,
+        )
+        .await;
+        Ok(())
     });
 
     Ok(RunningServer {

@@ -9,12 +9,16 @@ mod support;
 
 #[path = "security/cometd.rs"]
 mod cometd;
+#[path = "security/connections.rs"]
+mod connections;
 #[path = "security/limits.rs"]
 mod limits;
 #[path = "security/revocation.rs"]
 mod revocation;
 #[path = "security/signin.rs"]
 mod signin;
+#[path = "security/telemetry.rs"]
+mod telemetry;
 #[path = "security/tenancy.rs"]
 mod tenancy;
 

@@ -128,6 +128,33 @@ async fn oversized_ids_and_texts_are_refused_in_every_dialect_and_change_nothing
     let status = calls.remove_call_participant(request).await.unwrap_err();
     assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
 
+    // gRPC: a 3 MB id is refused before it is decoded (tonic would buffer up to 4 MiB); the
+    // same channel still serves the next call.
+    let mut request = tonic::Request::new(proto::RemoveCallParticipantRequest {
+        call_id: "x".repeat(3 << 20),
+        participant: "15001".into(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(basic("agent15000")).unwrap(),
+    );
+    let status = calls.remove_call_participant(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::OutOfRange, "{status:?}");
+    assert!(
+        status.message().contains("the limit is: 65536 bytes"),
+        "{status:?}"
+    );
+    let mut request = tonic::Request::new(proto::RemoveCallParticipantRequest {
+        call_id: "no-such-call".into(),
+        participant: "15001".into(),
+    });
+    request.metadata_mut().insert(
+        "authorization",
+        MetadataValue::try_from(basic("agent15000")).unwrap(),
+    );
+    let status = calls.remove_call_participant(request).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
     assert_eq!(parties(&gws, &agent).await, before, "nothing changed");
     server.shutdown().await.unwrap();
 }
