@@ -128,6 +128,12 @@ async fn a_wrong_password_flood_is_bounded_and_signed_in_users_are_still_served(
         answered > 0,
         "the signed-in user was answered during the flood"
     );
+    // Memory, unlike time, does not depend on how loaded the machine is: argon2 allocates
+    // 19 MiB per verification, so an unbounded flood shows at once (11 GB before the pool).
+    assert!(
+        peak_rss < rss_before + 256 * 1024,
+        "the flood took the server from {rss_before} KiB to {peak_rss} KiB"
+    );
     assert!(
         by_status.get(&503).is_some_and(|&n| n > 0),
         "no sign-in was refused for lack of verifiers: the pool is not bounded ({by_status:?})"
