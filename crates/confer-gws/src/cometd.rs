@@ -11,6 +11,9 @@
 //!   is answered `402::unknown client` and the session is left exactly as it was: the clientId
 //!   is not a bearer credential. Sessions of a user whose credentials are revoked end
 //!   ([`spawn_revocation_watcher`]).
+//! * **Origin**: a WebSocket upgrade that relies on the session cookie must come from this
+//!   server's own origin (or send no `Origin`, as non-browser clients do): a page elsewhere on
+//!   the same site cannot ride the cookie.
 //! * **Caps** (`--cometd-max-subscriptions`, `--cometd-max-sessions-per-user`): a session's
 //!   subscriptions are capped, and a user's handshake beyond the session cap ends that user's
 //!   least recently active session.
@@ -98,6 +101,23 @@ fn denial(error: &GwsError) -> Denial {
     }
 }
 
+/// Whether a request's `Origin` is this server's own: its public URL's, or the origin of the
+/// `Host` the request was sent to.
+fn same_origin(app: &App, headers: &axum::http::HeaderMap, origin: &header::HeaderValue) -> bool {
+    let Ok(origin) = origin.to_str() else {
+        return false;
+    };
+    let origin = origin.trim_end_matches('/');
+    if origin.eq_ignore_ascii_case(app.public_url().trim_end_matches('/')) {
+        return true;
+    }
+    let authority = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+    matches!((authority, host), (Some(a), Some(h)) if a.eq_ignore_ascii_case(h))
+}
+
 /// Whether `pattern` is one a GWS client may subscribe to.
 pub fn subscribable(pattern: &str) -> bool {
     pattern.starts_with("/v2/me/") || pattern == "/v2/**" || pattern == "/**"
@@ -130,7 +150,20 @@ impl Hooks for GwsHooks {
     }
 
     async fn check_request(&self, ctx: &RequestContext<'_>) -> Result<(), Denial> {
-        if !self.app.config.csrf || ctx.headers.contains_key(header::AUTHORIZATION) {
+        if ctx.headers.contains_key(header::AUTHORIZATION) {
+            return Ok(());
+        }
+        // A browser sends the cookie with a WebSocket upgrade from any page of the same site,
+        // and its Origin, which a page cannot forge: a cookie rides only on the server's own
+        // origin's sockets (cross-site WebSocket hijacking). Non-browser clients send no Origin.
+        if ctx.transport == Transport::WebSocket
+            && auth::cookie(ctx.headers, SESSION_COOKIE).is_some()
+            && let Some(origin) = ctx.headers.get(header::ORIGIN)
+            && !same_origin(&self.app, ctx.headers, origin)
+        {
+            return Err(Denial::new("cross_origin_websocket"));
+        }
+        if !self.app.config.csrf {
             return Ok(());
         }
         // Only a genuine session is worth protecting: a forged or expired cookie

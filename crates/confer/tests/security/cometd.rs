@@ -209,6 +209,41 @@ async fn a_websocket_carries_only_its_own_users_sessions() {
     still_receives(&gws, &owner_login, &mut owner).await;
 }
 
+/// The attack (cross-site WebSocket hijacking): a page of another origin opens a WebSocket to
+/// Confer, and the browser adds the victim's cookie. The upgrade is refused; the same upgrade
+/// from Confer's own origin, or from a client that sends no Origin, is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cookie_rides_only_on_websockets_of_the_servers_own_origin() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ConferProcess::start(dir.path(), &["--demo"]);
+    let gws = Gws::new(&server.url(""));
+    let victim = gws.login("agent15000").await;
+    let upgrade = async |origin: Option<&str>| {
+        let mut request = format!("ws://{}/api/v2/notifications", server.rest)
+            .into_client_request()
+            .unwrap();
+        request
+            .headers_mut()
+            .insert("cookie", victim.cookie.parse().unwrap());
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok(_) => 101,
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                response.status().as_u16()
+            }
+            Err(other) => panic!("the upgrade failed otherwise: {other}"),
+        }
+    };
+    assert_eq!(upgrade(Some("http://attacker.example")).await, 403);
+    assert_eq!(upgrade(Some("null")).await, 403);
+    assert_eq!(upgrade(Some(&server.url(""))).await, 101);
+    assert_eq!(upgrade(None).await, 101);
+}
+
 /// The attack: one user opens session after session, and subscribes to channel after channel
 /// in one of them (each subscription costs matching on every notification). The 65th session
 /// ends the user's least recently active one; the 101st subscription is refused.
