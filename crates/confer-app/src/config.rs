@@ -134,6 +134,7 @@ pub struct ConfigFile {
     pub max_id_bytes: Option<usize>,
     pub max_text_bytes: Option<usize>,
     pub max_participants: Option<usize>,
+    pub max_chat_messages: Option<usize>,
     pub cometd_max_subscriptions: Option<usize>,
     pub cometd_max_sessions_per_user: Option<usize>,
     pub header_read_timeout_secs: Option<u64>,
@@ -222,6 +223,9 @@ pub struct ServeArgs {
     /// Most participants in one conference [default: 64]
     #[arg(long, env = "CONFER_MAX_PARTICIPANTS")]
     pub max_participants: Option<usize>,
+    /// Most messages in one chat's transcript [default: 10000]
+    #[arg(long, env = "CONFER_MAX_CHAT_MESSAGES")]
+    pub max_chat_messages: Option<usize>,
     /// Most subscriptions one CometD session may hold [default: 100]
     #[arg(long, env = "CONFER_COMETD_MAX_SUBSCRIPTIONS")]
     pub cometd_max_subscriptions: Option<usize>,
@@ -318,6 +322,10 @@ impl ServeArgs {
                     .max_participants
                     .or(file.max_participants)
                     .unwrap_or(Limits::DEFAULT.max_participants),
+                max_chat_messages: self
+                    .max_chat_messages
+                    .or(file.max_chat_messages)
+                    .unwrap_or(Limits::DEFAULT.max_chat_messages),
             },
             notifications: NotificationLimits {
                 max_subscriptions_per_session: self

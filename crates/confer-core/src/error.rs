@@ -9,7 +9,7 @@
 //! |---|---|---|---|---|
 //! | MissingParameter | 1 | 400 | INVALID_ARGUMENT | ArgumentNullException |
 //! | InvalidParameter, TooLong, ControlCharacter, RequiresText, ConflictingParameters | 10 | 400 | INVALID_ARGUMENT | ArgumentException |
-//! | InvalidState, ConferenceEnded, CannotRemoveOwner, CannotRemoveCustomer, CannotRemoveSelf, TooManyParticipants | 2 | 400 | FAILED_PRECONDITION | InvalidOperationException |
+//! | InvalidState, ConferenceEnded, CannotRemoveOwner, CannotRemoveCustomer, CannotRemoveSelf, TooManyParticipants, TooManyMessages | 2 | 400 | FAILED_PRECONDITION | InvalidOperationException |
 //! | NotConferenceOwner, NotVisibleToAll | 3 | 403 | PERMISSION_DENIED | Forbidden |
 //! | MissingRole, NotAccountMember | 5 | 403 | PERMISSION_DENIED | Forbidden |
 //! | ConferenceNotFound, NotInConference, NotInvited, NotMonitoring | 6 | 404 | NOT_FOUND | NotFound |
@@ -85,6 +85,13 @@ pub enum DomainError {
 
     #[error("{} {id} has reached its limit of {limit} participants", .noun.capitalized())]
     TooManyParticipants {
+        noun: ConferenceNoun,
+        id: ConferenceId,
+        limit: usize,
+    },
+
+    #[error("{} {id} has reached its limit of {limit} messages", .noun.capitalized())]
+    TooManyMessages {
         noun: ConferenceNoun,
         id: ConferenceId,
         limit: usize,
@@ -216,6 +223,7 @@ pub enum ErrorKind {
     TooLong,
     ControlCharacter,
     TooManyParticipants,
+    TooManyMessages,
     RequiresText,
     ConflictingParameters,
     NotInConference,
@@ -320,7 +328,7 @@ const CONFLICT: &str = "Conflict";
 
 impl ErrorKind {
     /// Every kind, for tables and tests.
-    pub const ALL: [ErrorKind; 28] = [
+    pub const ALL: [ErrorKind; 29] = [
         ErrorKind::NotAuthenticated,
         ErrorKind::MissingRole,
         ErrorKind::NotAccountMember,
@@ -333,6 +341,7 @@ impl ErrorKind {
         ErrorKind::TooLong,
         ErrorKind::ControlCharacter,
         ErrorKind::TooManyParticipants,
+        ErrorKind::TooManyMessages,
         ErrorKind::RequiresText,
         ErrorKind::ConflictingParameters,
         ErrorKind::NotInConference,
@@ -360,6 +369,7 @@ impl ErrorKind {
             ErrorKind::TooLong => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::ControlCharacter => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::TooManyParticipants => codes(2, FailedPrecondition, INVALID_OPERATION),
+            ErrorKind::TooManyMessages => codes(2, FailedPrecondition, INVALID_OPERATION),
             ErrorKind::RequiresText => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::ConflictingParameters => codes(10, InvalidArgument, ARGUMENT),
             ErrorKind::InvalidState => codes(2, FailedPrecondition, INVALID_OPERATION),
@@ -403,6 +413,7 @@ impl DomainError {
             DomainError::TooLong { .. } => ErrorKind::TooLong,
             DomainError::ControlCharacter { .. } => ErrorKind::ControlCharacter,
             DomainError::TooManyParticipants { .. } => ErrorKind::TooManyParticipants,
+            DomainError::TooManyMessages { .. } => ErrorKind::TooManyMessages,
             DomainError::RequiresText { .. } => ErrorKind::RequiresText,
             DomainError::ConflictingParameters { .. } => ErrorKind::ConflictingParameters,
             DomainError::NotInConference { .. } => ErrorKind::NotInConference,

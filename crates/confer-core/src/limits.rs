@@ -9,6 +9,7 @@
 use serde_json::Value;
 
 use crate::command::Command;
+use crate::conference::chat::ChatMessageKind;
 use crate::conference::{Conference, ConferenceKind};
 use crate::error::DomainError;
 
@@ -22,6 +23,8 @@ pub struct Limits {
     /// Most participant records a conference keeps (present or departed: a call keeps the
     /// parties it had, so adding and removing one line over and over also counts).
     pub max_participants: usize,
+    /// Most messages a chat's transcript keeps (each at most `max_text_bytes`).
+    pub max_chat_messages: usize,
 }
 
 impl Default for Limits {
@@ -34,11 +37,12 @@ impl Default for Limits {
 const TEXT_FIELDS: [&str; 3] = ["text", "user_data", "history"];
 
 impl Limits {
-    /// 256-byte ids, 16 KiB texts, 64 participants.
+    /// 256-byte ids, 16 KiB texts, 64 participants, 10,000 chat messages.
     pub const DEFAULT: Limits = Limits {
         max_id_bytes: 256,
         max_text_bytes: 16 * 1024,
         max_participants: 64,
+        max_chat_messages: 10_000,
     };
 
     /// Refuses an id (from a path or a request field) longer than the limit, or with a control
@@ -117,8 +121,9 @@ impl Limits {
         }
     }
 
-    /// Refuses a new state with more participant records than the limit, unless the command did
-    /// not add any (a conference already over a lowered limit can still lose participants).
+    /// Refuses a new state with more participant records (or chat messages) than the limit,
+    /// unless the command did not add any (a conference already over a lowered limit can still
+    /// lose participants).
     pub fn check_size(
         &self,
         before: Option<&Conference>,
@@ -133,7 +138,33 @@ impl Limits {
                 limit: self.max_participants,
             });
         }
+        // Said messages count (participants' texts and notices); joins and departures are
+        // bounded by the participant limit. A command that removes someone is never refused
+        // for its parting text: removal must work on a full chat.
+        let (said, departed) = chat_messages(after);
+        let (said_before, departed_before) = before.map_or((0, 0), chat_messages);
+        if said > self.max_chat_messages && said > said_before && departed == departed_before {
+            return Err(DomainError::TooManyMessages {
+                noun: after.noun(),
+                id: after.id.clone(),
+                limit: self.max_chat_messages,
+            });
+        }
         Ok(())
+    }
+}
+
+/// A chat's said messages (texts and notices), and its departed participants.
+fn chat_messages(conference: &Conference) -> (usize, usize) {
+    match &conference.kind {
+        ConferenceKind::Chat(chat) => (
+            chat.messages
+                .iter()
+                .filter(|m| matches!(m.kind, ChatMessageKind::Text | ChatMessageKind::Notice))
+                .count(),
+            chat.participants.iter().filter(|p| !p.is_present()).count(),
+        ),
+        _ => (0, 0),
     }
 }
 
@@ -156,6 +187,7 @@ mod tests {
         max_id_bytes: 8,
         max_text_bytes: 16,
         max_participants: 2,
+        max_chat_messages: 3,
     };
 
     #[test]

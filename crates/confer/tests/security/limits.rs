@@ -16,14 +16,22 @@ const CALL: &str = VOICE_CALL_ID;
 const CHAT: &str = CHAT_ID;
 
 async fn demo(max_participants: Option<usize>) -> (RunningServer, tempfile::TempDir) {
+    demo_with(ServeArgs {
+        max_participants,
+        ..ServeArgs::default()
+    })
+    .await
+}
+
+/// The demo world with these settings, on ports 0 and its own data directory.
+async fn demo_with(args: ServeArgs) -> (RunningServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let config = ServeArgs {
         listen: Some("127.0.0.1:0".parse().unwrap()),
         grpc_listen: Some("127.0.0.1:0".parse().unwrap()),
         data_dir: Some(dir.path().to_path_buf()),
         demo: Some(true),
-        max_participants,
-        ..ServeArgs::default()
+        ..args
     }
     .resolve()
     .unwrap();
@@ -200,5 +208,58 @@ async fn a_conference_cannot_grow_past_its_participant_limit() {
         .await;
     assert_eq!(reply.codes(), (200, 0), "{:?}", reply.body);
     tokio::time::sleep(Duration::from_millis(10)).await;
+    server.shutdown().await.unwrap();
+}
+
+/// The attack: one chat's transcript grown message by message (each within the text limit)
+/// until reading it or notifying about it costs more than the machine has. With
+/// `--max-chat-messages 12`, the chat takes messages up to the limit, refuses the next one and
+/// keeps its transcript; removing a participant, with a parting text, still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_transcript_cannot_grow_past_its_message_limit() {
+    let (server, _dir) = demo_with(ServeArgs {
+        max_chat_messages: Some(12),
+        ..ServeArgs::default()
+    })
+    .await;
+    let gws = Gws::new(&format!("http://{}", server.rest_addr));
+    let agent = gws.login("test_consult").await;
+    let path = format!("/api/v2/me/chats/{CHAT}");
+    let transcript = async || {
+        let reply = gws.get(&agent, &format!("{path}/messages")).await;
+        assert_eq!(reply.codes(), (200, 0), "{:?}", reply.body);
+        reply.body["messages"].as_array().expect("messages").clone()
+    };
+    let said = |messages: &[Value]| {
+        messages
+            .iter()
+            .filter(|m| m["type"] == "Text" || m["type"] == "Notice")
+            .count()
+    };
+    let send = json!({"operationName": "SendMessage", "text": "Still there?"}).to_string();
+    let before = said(&transcript().await);
+    assert!(before < 12, "the demo chat starts with {before} messages");
+    for _ in before..12 {
+        let reply = gws.post(&agent, &path, &send).await;
+        assert_eq!(reply.codes(), (200, 0), "{:?}", reply.body);
+    }
+    let full = transcript().await;
+    assert_eq!(said(&full), 12);
+    let reply = gws.post(&agent, &path, &send).await;
+    assert_eq!(reply.codes(), (400, 2), "{:?}", reply.body);
+    assert!(
+        reply.body["statusMessage"]
+            .as_str()
+            .is_some_and(|m| m.contains("limit of 12 messages")),
+        "{:?}",
+        reply.body
+    );
+    assert_eq!(transcript().await, full, "nothing changed");
+    let removal = json!({"operationName": "RemoveParticipantFromConference",
+        "targetUri": "http://10.10.15.212:9090/api/v2/users/c30d06daa1ea43b8be79f9b071f30d70",
+        "text": "Thanks, colleague."})
+    .to_string();
+    let reply = gws.post(&agent, &path, &removal).await;
+    assert_eq!(reply.codes(), (200, 0), "{:?}", reply.body);
     server.shutdown().await.unwrap();
 }
