@@ -181,3 +181,57 @@ async fn sigterm_stops_the_server_within_its_grace_period_whatever_clients_do() 
     assert!(stopped, "the server exited cleanly within 20 s of SIGTERM");
     uploader.abort();
 }
+
+/// The attack: one HTTP/2 connection opens stream after stream (held `Subscribe` streams cost
+/// the server for as long as they are open). With `--http2-max-concurrent-streams 2`, two open
+/// streams make a third call on the same connection wait for one to end, instead of the server
+/// taking it on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_http2_connection_holds_at_most_so_many_streams() {
+    use confer_grpc::{proto, services::notification_service_client::NotificationServiceClient};
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = ConferProcess::start(
+        dir.path(),
+        &["--demo", "--http2-max-concurrent-streams", "2"],
+    );
+    let channel = crate::grpc_channel(server.grpc).await;
+    let subscribe = async || {
+        let mut request = tonic::Request::new(proto::SubscribeRequest { after_seq: None });
+        request.metadata_mut().insert(
+            "authorization",
+            tonic::metadata::MetadataValue::try_from(basic("agent15000")).unwrap(),
+        );
+        NotificationServiceClient::new(channel.clone())
+            .subscribe(request)
+            .await
+            .expect("a stream")
+            .into_inner()
+    };
+    let first = subscribe().await;
+    let _second = subscribe().await;
+    let check = tokio::spawn({
+        let channel = channel.clone();
+        async move {
+            HealthClient::new(channel)
+                .check(HealthCheckRequest {
+                    service: String::new(),
+                })
+                .await
+                .map(|r| r.into_inner().status)
+        }
+    });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        !check.is_finished(),
+        "a third stream was served while two were open"
+    );
+    drop(first);
+    let status = tokio::time::timeout(Duration::from_secs(15), check)
+        .await
+        .expect("served once a stream ended")
+        .expect("the task")
+        .expect("a health answer");
+    assert_eq!(status, 1, "SERVING");
+}
