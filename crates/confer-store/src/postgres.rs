@@ -762,13 +762,18 @@ impl Store for PgStore {
         }))
     }
 
-    async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
-        sqlx::query("DELETE FROM idempotency WHERE expires_at_ms <= $1")
-            .bind(now_ms)
-            .execute(&self.pool)
-            .await
-            .map(|r| r.rows_affected())
-            .map_err(|e| classify("purge_expired", e))
+    async fn purge_expired(&self, now_ms: i64, limit: u32) -> StoreResult<u64> {
+        sqlx::query(
+            "DELETE FROM idempotency WHERE (user_id, key) IN \
+             (SELECT user_id, key FROM idempotency WHERE expires_at_ms <= $1 \
+              ORDER BY expires_at_ms LIMIT $2)",
+        )
+        .bind(now_ms)
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await
+        .map(|r| r.rows_affected())
+        .map_err(|e| classify("purge_expired", e))
     }
 
     async fn put_user(&self, user: UserRecord) -> StoreResult<()> {

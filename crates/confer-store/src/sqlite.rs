@@ -236,6 +236,10 @@ fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
 }
 
 /// A CometD session with its subscriptions in one statement (one snapshot).
+/// One page of expired idempotency records (SQLite has no `DELETE ... LIMIT` by default).
+const PURGE_EXPIRED_IDEMPOTENCY: &str = "DELETE FROM idempotency WHERE (user_id, key) IN \
+     (SELECT user_id, key FROM idempotency WHERE expires_at_ms <= ? ORDER BY expires_at_ms LIMIT ?)";
+
 const COMETD_SESSION_SELECT: &str = "SELECT client_id, principal, principal_key, ack, cursor_seq, \
      connected, last_connect_ms, expires_at_ms, \
      (SELECT json_group_array(json_array(pattern, since)) FROM \
@@ -442,13 +446,14 @@ impl Store for SqliteStore {
         }))
     }
 
-    async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64> {
+    async fn purge_expired(&self, now_ms: i64, limit: u32) -> StoreResult<u64> {
         let op = "purge_expired";
         self.writer
             .write(op, no_head, move |conn| {
                 Box::pin(async move {
-                    sqlx::query("DELETE FROM idempotency WHERE expires_at_ms <= ?")
+                    sqlx::query(PURGE_EXPIRED_IDEMPOTENCY)
                         .bind(now_ms)
+                        .bind(i64::from(limit))
                         .execute(&mut *conn)
                         .await
                         .map(|r| r.rows_affected())

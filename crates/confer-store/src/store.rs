@@ -80,8 +80,10 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> StoreResult<Option<IdempotencyRecord>>;
 
-    /// Deletes idempotency records with `expires_at_ms <= now_ms`; returns how many.
-    async fn purge_expired(&self, now_ms: i64) -> StoreResult<u64>;
+    /// Deletes up to `limit` idempotency records with `expires_at_ms <= now_ms`, soonest
+    /// expired first; returns how many. A page at a time, so that a backlog never holds the
+    /// writer (and every commit behind it) for long.
+    async fn purge_expired(&self, now_ms: i64, limit: u32) -> StoreResult<u64>;
 
     /// Inserts a user. [`StoreError::UsernameTaken`] or [`StoreError::UserExists`] when the
     /// username or id is in use.

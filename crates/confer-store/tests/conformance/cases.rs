@@ -477,9 +477,9 @@ pub async fn idempotency_expiry_and_purge(store: Arc<dyn Store>) {
             .is_some()
     );
 
-    assert_eq!(store.purge_expired(now).await.unwrap(), 0);
+    assert_eq!(store.purge_expired(now, 1000).await.unwrap(), 0);
     assert_eq!(
-        store.purge_expired(now + 2 * HOUR_MS).await.unwrap(),
+        store.purge_expired(now + 2 * HOUR_MS, 1000).await.unwrap(),
         1,
         "only 'old' expired"
     );
@@ -491,7 +491,10 @@ pub async fn idempotency_expiry_and_purge(store: Arc<dyn Store>) {
             .unwrap()
             .is_some()
     );
-    assert_eq!(store.purge_expired(now + 25 * HOUR_MS).await.unwrap(), 1);
+    assert_eq!(
+        store.purge_expired(now + 25 * HOUR_MS, 1000).await.unwrap(),
+        1
+    );
     assert_eq!(
         store.get_idempotency("u", "fresh", now).await.unwrap(),
         None
@@ -1248,4 +1251,45 @@ pub async fn cometd_concurrent_connects_keep_the_highest_cursor(store: Arc<dyn S
     let s = store.load_cometd_session("race").await.unwrap().unwrap();
     assert_eq!(s.cursor, 140);
     assert_eq!(s.subscriptions.len(), 8);
+}
+
+/// A backlog of expired records is purged a page at a time, soonest expired first, and the
+/// unexpired ones stay.
+pub async fn expired_idempotency_is_purged_a_page_at_a_time(store: Arc<dyn Store>) {
+    let now = now_ms();
+    for i in 0..5i64 {
+        let mut commit = create(conference(&format!("page-{i}"), 1, &[], true), vec![]);
+        commit.idempotency = Some(idempotency("u", &format!("k{i}"), now - 1_000 + i));
+        store.commit(commit).await.expect("commit");
+    }
+    let mut live = create(conference("page-live", 1, &[], true), vec![]);
+    live.idempotency = Some(idempotency("u", "live", now + HOUR_MS));
+    store.commit(live).await.expect("commit");
+
+    assert_eq!(store.purge_expired(now, 2).await.unwrap(), 2);
+    // The soonest expired went first.
+    for key in ["k0", "k1"] {
+        assert_eq!(
+            store.get_idempotency("u", key, now - 10_000).await.unwrap(),
+            None,
+            "{key}"
+        );
+    }
+    assert!(
+        store
+            .get_idempotency("u", "k2", now - 10_000)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(store.purge_expired(now, 2).await.unwrap(), 2);
+    assert_eq!(store.purge_expired(now, 2).await.unwrap(), 1);
+    assert_eq!(store.purge_expired(now, 2).await.unwrap(), 0);
+    assert!(
+        store
+            .get_idempotency("u", "live", now)
+            .await
+            .unwrap()
+            .is_some()
+    );
 }

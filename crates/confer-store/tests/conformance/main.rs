@@ -47,6 +47,7 @@ conformance!(
     read_events_paging,
     idempotency_is_atomic_with_commit,
     idempotency_expiry_and_purge,
+    expired_idempotency_is_purged_a_page_at_a_time,
     users,
     list_conferences_by_index_key,
     wakeups_fire_after_commit,
