@@ -17,6 +17,7 @@ pub mod error;
 mod generated;
 mod notifications;
 pub mod render;
+pub mod renewal;
 pub mod request;
 mod sessions;
 

@@ -82,6 +82,10 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
         .routes()
         .into_axum_router()
         .layer(middleware::from_fn_with_state(
+            app.clone(),
+            confer_grpc::renewal::renew_bearer,
+        ))
+        .layer(middleware::from_fn_with_state(
             trusted_proxies(&app),
             client::track_client,
         ));

@@ -183,3 +183,72 @@ async fn the_signing_key_lives_in_a_private_file_and_rotates_without_logging_any
         .await;
     assert_eq!(reply.codes(), (200, 0), "{:?}", reply.body);
 }
+
+/// A gRPC caller that keeps using its bearer token is not cut off when the token's lifetime
+/// ends: past half of it (here 60 s, the shortest `--session-ttl-secs`), a call's answer carries
+/// a fresh token for the same session, which works, and which a password change ends too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_in_use_is_renewed_over_grpc() {
+    use confer_grpc::{
+        renewal::RENEWED_TOKEN_HEADER,
+        services::{
+            auth_service_client::AuthServiceClient, call_service_client::CallServiceClient,
+        },
+    };
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = ConferProcess::start(dir.path(), &["--demo", "--session-ttl-secs", "60"]);
+    let channel = crate::grpc_channel(server.grpc).await;
+    let token = AuthServiceClient::new(channel.clone())
+        .login(proto::LoginRequest {
+            username: "agent15000".into(),
+            password: PASSWORD.into(),
+        })
+        .await
+        .expect("login")
+        .into_inner()
+        .token;
+    let mut calls = CallServiceClient::new(channel);
+    let list = async |calls: &mut CallServiceClient<_>, token: &str| {
+        let mut request = tonic::Request::new(proto::ListCallsRequest::default());
+        request.metadata_mut().insert(
+            "authorization",
+            MetadataValue::try_from(format!("Bearer {token}")).unwrap(),
+        );
+        calls.list_calls(request).await
+    };
+    let fresh = list(&mut calls, &token)
+        .await
+        .expect("a call with the token");
+    assert!(
+        fresh.metadata().get(RENEWED_TOKEN_HEADER).is_none(),
+        "a fresh token is not renewed"
+    );
+    // Past half of its 60 s.
+    tokio::time::sleep(Duration::from_secs(31)).await;
+    let answer = list(&mut calls, &token)
+        .await
+        .expect("a call with the token");
+    let renewed = answer
+        .metadata()
+        .get(RENEWED_TOKEN_HEADER)
+        .expect("a renewed token")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(renewed, token);
+    list(&mut calls, &renewed)
+        .await
+        .expect("a call with the renewed token");
+
+    server.admin(
+        &["users", "passwd", "--username", "agent15000"],
+        "a-new-secret",
+    );
+    until("the renewed token refused", async || {
+        list(&mut calls, &renewed)
+            .await
+            .is_err_and(|status| status.code() == Code::Unauthenticated)
+    })
+    .await;
+}
