@@ -89,6 +89,10 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     /// Open connections per listener; beyond it, new ones wait in the kernel's backlog.
     pub max_connections: usize,
+    /// Open connections per client address and listener; beyond it, a new one is closed at
+    /// once. The `--trusted-proxy` addresses are exempt (every client behind them shares
+    /// their address).
+    pub max_connections_per_address: usize,
     /// After SIGTERM, how long open connections may take to finish before the process exits
     /// anyway.
     pub shutdown_grace: Duration,
@@ -105,6 +109,7 @@ impl ConnectionLimits {
     pub const DEFAULT: Self = Self {
         header_read_timeout: Duration::from_secs(20),
         max_connections: 10_000,
+        max_connections_per_address: 1_000,
         shutdown_grace: Duration::from_secs(30),
         grpc_max_message_bytes: 64 * 1024,
         http2_max_concurrent_streams: 256,
@@ -139,6 +144,7 @@ pub struct ConfigFile {
     pub cometd_max_sessions_per_user: Option<usize>,
     pub header_read_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_address: Option<usize>,
     pub shutdown_grace_secs: Option<u64>,
     pub grpc_max_message_bytes: Option<usize>,
     pub http2_max_concurrent_streams: Option<u32>,
@@ -240,6 +246,10 @@ pub struct ServeArgs {
     /// Open connections per listener; more wait to be accepted [default: 10000]
     #[arg(long, env = "CONFER_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Open connections per client address and listener; more are closed at once (trusted
+    /// proxies are exempt) [default: 1000]
+    #[arg(long, env = "CONFER_MAX_CONNECTIONS_PER_ADDRESS")]
+    pub max_connections_per_address: Option<usize>,
     /// Seconds a graceful stop waits for open connections before exiting anyway [default: 30]
     #[arg(long, env = "CONFER_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
@@ -355,6 +365,11 @@ impl ServeArgs {
                         .max_connections
                         .or(file.max_connections)
                         .unwrap_or(d.max_connections)
+                        .max(1),
+                    max_connections_per_address: self
+                        .max_connections_per_address
+                        .or(file.max_connections_per_address)
+                        .unwrap_or(d.max_connections_per_address)
                         .max(1),
                     shutdown_grace: secs(
                         self.shutdown_grace_secs,

@@ -67,6 +67,18 @@ pub fn confer_binary() -> anyhow::Result<PathBuf> {
         })
 }
 
+/// Every simulated client of a benchmark is on loopback and many are one agent: the per-address,
+/// per-listener and per-user limits that protect a public server (docs/security.md) would refuse
+/// them, so they are raised out of the way. What is measured is the server, not its limits.
+const BENCH_LIMITS: [&str; 6] = [
+    "--max-connections",
+    "1000000",
+    "--max-connections-per-address",
+    "1000000",
+    "--cometd-max-sessions-per-user",
+    "1000000",
+];
+
 impl ConferServer {
     /// Starts `confer serve --listen 127.0.0.1:0 --grpc-listen 127.0.0.1:0 <args>` and waits
     /// for its banner (`confer listening rest=http://A grpc=http://B`).
@@ -84,6 +96,7 @@ impl ConferServer {
                 "--grpc-listen",
                 "127.0.0.1:0",
             ])
+            .args(BENCH_LIMITS)
             .args(args)
             // The production default, whatever the caller's environment says.
             .env("RUST_LOG", "info")

@@ -10,19 +10,22 @@
 //!   holds nothing for long either.
 //! * **HTTP/2**: concurrent streams per connection, keepalive pings that close connections to
 //!   dead peers, bounded header lists and pending resets (the "rapid reset" attack).
-//! * **Connection limit**: a permit per open connection, held by the socket itself so that a
+//! * **Connection limits**: a permit per open connection, held by the socket itself so that a
 //!   WebSocket keeps counting after its upgrade; at the limit the listener stops accepting and
-//!   new connections wait in the kernel's backlog.
+//!   new connections wait in the kernel's backlog. And a count per client address: one address
+//!   at its limit has its new connections closed at once, so that it cannot take every permit
+//!   (trusted proxies are exempt: every client behind them shares their address).
 //! * **Graceful shutdown with a deadline**: on stop, the listener closes, every connection is
 //!   asked to finish (HTTP/1: after its current request; HTTP/2: `GOAWAY`), and after
 //!   [`ConnectionLimits::shutdown_grace`] whatever is still open is dropped.
 
 use std::{
+    collections::HashMap,
     convert::Infallible,
-    net::SocketAddr,
+    net::{IpAddr, SocketAddr},
     pin::Pin,
     sync::{
-        Arc,
+        Arc, Mutex, PoisonError,
         atomic::{AtomicBool, Ordering},
     },
     task::{Context, Poll},
@@ -86,11 +89,17 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: ConnectionLimits,
+    trusted_proxies: &[IpAddr],
     protocol: Protocol,
     mut stop: watch::Receiver<bool>,
 ) {
     let builder = builder(&limits, protocol);
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_address = Arc::new(PerAddress {
+        open: Mutex::new(HashMap::new()),
+        limit: limits.max_connections_per_address,
+        exempt: trusted_proxies.to_vec(),
+    });
     let graceful = GracefulShutdown::new();
     let mut connections = JoinSet::new();
     loop {
@@ -114,6 +123,11 @@ pub async fn serve(
         };
         // Finished connections are reaped here, so the set holds only open ones.
         while connections.try_join_next().is_some() {}
+        let Some(slot) = PerAddress::take(&per_address, peer.ip()) else {
+            // Dropped: closed at once, before a byte is read.
+            tracing::debug!(listener = name, %peer, "too many connections from this address: closed");
+            continue;
+        };
         // Replies are small and latency matters: no Nagle delay.
         let _ = tcp.set_nodelay(true);
         let served = Arc::new(AtomicBool::new(false));
@@ -125,6 +139,7 @@ pub async fn serve(
         let io = TokioIo::new(Counted {
             tcp,
             _permit: permit,
+            _slot: slot,
         });
         let connection = graceful.watch(
             builder
@@ -217,10 +232,56 @@ impl hyper::service::Service<hyper::Request<Incoming>> for WithPeer {
     }
 }
 
-/// A socket that holds its connection's permit for as long as it is open, upgrades included.
+/// A socket that holds its connection's permit and its address's slot for as long as it is
+/// open, upgrades included.
 struct Counted {
     tcp: TcpStream,
     _permit: OwnedSemaphorePermit,
+    _slot: AddressSlot,
+}
+
+/// Open connections per client address (see [`ConnectionLimits::max_connections_per_address`]).
+struct PerAddress {
+    open: Mutex<HashMap<IpAddr, usize>>,
+    limit: usize,
+    exempt: Vec<IpAddr>,
+}
+
+impl PerAddress {
+    /// A slot for one more connection from `address`, or `None` at its limit.
+    fn take(this: &Arc<Self>, address: IpAddr) -> Option<AddressSlot> {
+        if this.exempt.contains(&address) {
+            return Some(AddressSlot(None));
+        }
+        let mut open = this.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(address).or_insert(0);
+        if *count >= this.limit {
+            return None;
+        }
+        *count += 1;
+        Some(AddressSlot(Some((this.clone(), address))))
+    }
+}
+
+/// One connection's place in its address's count; given back when dropped.
+struct AddressSlot(Option<(Arc<PerAddress>, IpAddr)>);
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let Some((per_address, address)) = self.0.take() else {
+            return;
+        };
+        let mut open = per_address
+            .open
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&address);
+            }
+        }
+    }
 }
 
 impl AsyncRead for Counted {

@@ -68,8 +68,18 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
     let limits = app.config.connections;
     let router = router(&app, &gws);
     let rest_stopped = stopped.clone();
+    let rest_proxies = trusted_proxies(&app);
     tasks.spawn(async move {
-        connections::serve("rest", rest, router, limits, Protocol::Auto, rest_stopped).await;
+        connections::serve(
+            "rest",
+            rest,
+            router,
+            limits,
+            &rest_proxies,
+            Protocol::Auto,
+            rest_stopped,
+        )
+        .await;
         Ok(())
     });
 
@@ -89,12 +99,14 @@ pub async fn start(mut config: ServeConfig) -> anyhow::Result<RunningServer> {
             trusted_proxies(&app),
             client::track_client,
         ));
+    let grpc_proxies = trusted_proxies(&app);
     tasks.spawn(async move {
         connections::serve(
             "grpc",
             grpc_listener,
             grpc_router,
             limits,
+            &grpc_proxies,
             Protocol::Http2,
             stopped,
         )

@@ -235,3 +235,57 @@ async fn one_http2_connection_holds_at_most_so_many_streams() {
         .expect("a health answer");
     assert_eq!(status, 1, "SERVING");
 }
+
+/// The attack: one client address opens connection after connection until the listener's
+/// limit is reached and no one else gets in. With `--max-connections-per-address 5`, the sixth
+/// connection from the same address is closed at once, while the listener still has room;
+/// when one of the five closes, the address is served again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_address_holds_at_most_so_many_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = ConferProcess::start(
+        dir.path(),
+        &[
+            "--max-connections-per-address",
+            "5",
+            "--header-read-timeout-secs",
+            "120",
+        ],
+    );
+    let request = b"GET /healthz HTTP/1.1\r\nHost: confer\r\n\r\n";
+    let mut open = Vec::new();
+    for _ in 0..5 {
+        let mut stream = connect_and_send(server.rest, request).await;
+        let mut buf = [0u8; 64];
+        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+            .await
+            .expect("answered in time")
+            .expect("read");
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+        open.push(stream);
+    }
+    let mut sixth = connect_and_send(server.rest, request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), sixth.read_to_end(&mut answer))
+        .await
+        .expect("the sixth connection closed at once");
+    assert!(
+        answer.is_empty(),
+        "the sixth connection was served: {:?}",
+        String::from_utf8_lossy(&answer)
+    );
+    drop(open.pop());
+    crate::gws_support::eventually(
+        "the address served again",
+        Duration::from_secs(10),
+        || async {
+            http()
+                .get(server.url("/healthz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        },
+    )
+    .await;
+}
