@@ -136,6 +136,14 @@ where
     // Authenticated once, at the upgrade: the socket carries only this principal's sessions.
     let who = match server.admit(&ctx).await {
         Ok(who) => Arc::new(who),
+        Err(d) if d.transient => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(axum::http::header::RETRY_AFTER, "1")],
+                d.reason,
+            )
+                .into_response();
+        }
         Err(d) => return (StatusCode::FORBIDDEN, d.reason).into_response(),
     };
     let limit = server.config().max_request_bytes;

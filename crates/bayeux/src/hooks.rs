@@ -80,6 +80,9 @@ pub struct ServiceContext<'a, P> {
 pub struct Denial {
     /// Short reason, e.g. `unauthorized` or `forbidden_channel`.
     pub reason: String,
+    /// The refusal is transient (a busy verifier, a store outage): clients are told to try
+    /// again (advice `retry`; a WebSocket upgrade gets HTTP 503) instead of to give up.
+    pub transient: bool,
 }
 
 impl Denial {
@@ -87,6 +90,15 @@ impl Denial {
     pub fn new(reason: impl Into<String>) -> Self {
         Self {
             reason: reason.into().replace(':', " "),
+            transient: false,
+        }
+    }
+
+    /// A transient denial: the same request may succeed later.
+    pub fn transient(reason: impl Into<String>) -> Self {
+        Self {
+            transient: true,
+            ..Self::new(reason)
         }
     }
 }

@@ -41,6 +41,9 @@ pub struct Fleet<O> {
     connect_replies: Arc<AtomicUsize>,
 }
 
+/// How often opening one session is tried again before the fleet gives up.
+const OPEN_ATTEMPTS: usize = 10;
+
 impl<O: Send + 'static> Fleet<O> {
     /// Opens `n` sessions with `open(i)` and runs each with `make(i)`. Fails (stopping the
     /// ones already running) if any session cannot be opened.
@@ -63,8 +66,24 @@ impl<O: Send + 'static> Fleet<O> {
         };
         let mut opened = futures_util::stream::iter(0..n)
             .map(|i| {
-                let fut = open(i);
-                async move { (i, fut.await) }
+                let open = &open;
+                async move {
+                    // A server that is busy verifying the fleet's passwords answers some opens
+                    // with "try again" (HTTP 503, advice `retry`): a client waits and does.
+                    let mut attempt = 0;
+                    loop {
+                        match open(i).await {
+                            Err(_) if attempt < OPEN_ATTEMPTS => {
+                                attempt += 1;
+                                tokio::time::sleep(std::time::Duration::from_millis(
+                                    500 + 97 * (i as u64 % 10),
+                                ))
+                                .await;
+                            }
+                            result => return (i, result),
+                        }
+                    }
+                }
             })
             .buffer_unordered(OPEN_CONCURRENCY);
         while let Some((i, result)) = opened.next().await {

@@ -36,6 +36,16 @@ pub fn basic_auth(username: &str, password: &str) -> String {
     format!("Basic {encoded}")
 }
 
+/// How often a login answered 503 or 429 is tried again.
+const LOGIN_ATTEMPTS: usize = 30;
+
+/// A cheap random byte (the low bits of the clock), for retry jitter.
+fn fastrand_u8() -> u8 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| (d.subsec_nanos() >> 8) as u8)
+}
+
 /// Logs in as a GWS client does: `GET /api/v2/me` with Basic credentials, keeping the
 /// `JSESSIONID` cookie and the `X-CSRF-TOKEN` header of the reply.
 pub async fn login(addr: SocketAddr, agent: &PreloadedAgent) -> anyhow::Result<GwsSession> {
@@ -45,7 +55,24 @@ pub async fn login(addr: SocketAddr, agent: &PreloadedAgent) -> anyhow::Result<G
         headers: headers([("authorization", auth.as_str())])?,
         body: Bytes::new(),
     };
-    let reply = request_once(Protocol::Http1, addr, Method::GET, &request).await?;
+    // Logging a fleet in at once fills the password verifiers: the server answers 503 (or 429)
+    // with Retry-After, and a client waits and tries again, as this one does.
+    let mut reply = request_once(Protocol::Http1, addr, Method::GET, &request).await?;
+    for _ in 0..LOGIN_ATTEMPTS {
+        if reply.status != 503 && reply.status != 429 {
+            break;
+        }
+        let wait = reply
+            .headers
+            .get(http::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(1);
+        // Spread the retries, so that the fleet does not come back all at once.
+        let jitter = u64::from(fastrand_u8()) * 4;
+        tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + jitter)).await;
+        reply = request_once(Protocol::Http1, addr, Method::GET, &request).await?;
+    }
     anyhow::ensure!(
         reply.status == 200,
         "login of {} on {addr}: HTTP {} {}",

@@ -94,9 +94,9 @@ fn denial(error: &GwsError) -> Denial {
     match error {
         GwsError::NotAuthenticated => Denial::new("access_denied"),
         GwsError::Csrf => Denial::new("invalid_csrf_token"),
-        GwsError::Unavailable(_) => Denial::new("unavailable"),
-        GwsError::Throttled { .. } => Denial::new("too_many_failed_sign_ins"),
-        GwsError::Busy { .. } => Denial::new("busy"),
+        GwsError::Unavailable(_) => Denial::transient("unavailable"),
+        GwsError::Throttled { .. } => Denial::transient("too_many_failed_sign_ins"),
+        GwsError::Busy { .. } => Denial::transient("busy"),
         _ => Denial::new("internal_error"),
     }
 }

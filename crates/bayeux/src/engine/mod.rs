@@ -37,13 +37,18 @@ const PAGE: usize = 256;
 /// Expired sessions listed at once by the sweeper (it lists again until none is left).
 const SWEEP_PAGE: usize = 1000;
 
-/// Every message of a refused request answered with the refusal.
-fn refuse_all(parsed: Vec<Parsed>, d: &Denial) -> ReplyBuf {
+/// Every message of a refused request answered with the refusal; `advice` for a transient one.
+fn refuse_all(parsed: Vec<Parsed>, d: &Denial, transient: Advice) -> ReplyBuf {
     let e = BayeuxError::new(403, d.reason.clone());
+    let advice = if d.transient {
+        transient
+    } else {
+        Advice::none()
+    };
     let mut out = ReplyBuf::new();
     for p in parsed {
         match p {
-            Ok(m) => out.push_reply(&Reply::to(&m).failed(&e).with_advice(Advice::none())),
+            Ok(m) => out.push_reply(&Reply::to(&m).failed(&e).with_advice(advice.clone())),
             Err(r) => out.push_reply(&r),
         }
     }
@@ -353,7 +358,7 @@ where
         let parsed = parse_messages(body, self.inner.config.max_messages_per_request)?;
         let who = match Box::pin(self.admit(ctx)).await {
             Ok(who) => who,
-            Err(d) => return Ok(refuse_all(parsed, &d).to_json_array()),
+            Err(d) => return Ok(refuse_all(parsed, &d, self.retry_advice()).to_json_array()),
         };
         // Boxed, like the branches of `handle_message`: only the held connects stay inline.
         let (mut out, connects) = Box::pin(self.handle_parsed(ctx, &who, parsed)).await;
@@ -474,9 +479,14 @@ where
         let principal = match self.inner.hooks.authenticate(&hs).await {
             Ok(p) => p,
             Err(d) => {
+                let advice = if d.transient {
+                    self.retry_advice()
+                } else {
+                    Advice::none()
+                };
                 return reply
                     .failed(&BayeuxError::new(403, d.reason))
-                    .with_advice(Advice::none());
+                    .with_advice(advice);
             }
         };
         let principal_key = self.inner.hooks.principal_key(&principal);

@@ -35,6 +35,8 @@ impl Hooks for TestHooks {
             Ok(RequestPrincipal::Key(Arc::from(user)))
         } else if ctx.headers.contains_key("x-anonymous") {
             Ok(RequestPrincipal::Anonymous)
+        } else if ctx.headers.contains_key("x-busy") {
+            Err(Denial::transient("busy"))
         } else {
             Ok(RequestPrincipal::Unchecked)
         }
@@ -1242,4 +1244,24 @@ async fn all_sessions_of_a_principal_can_be_ended() {
             .unwrap()
             .is_some()
     );
+}
+
+/// A transient refusal (a busy password verifier, say) tells the client to try again, not to
+/// give up as a permanent one does: the official clients stop for good on `reconnect: none`.
+#[tokio::test]
+async fn a_transient_refusal_advises_a_retry_and_a_permanent_one_does_not() {
+    let s = server();
+    let mut busy = HeaderMap::new();
+    busy.insert("x-busy", "1".parse().unwrap());
+    let handshake = json!([{"channel": "/meta/handshake", "version": "1.0",
+                            "supportedConnectionTypes": ["long-polling"]}]);
+    let r = one_with(&s, &busy, handshake.clone()).await;
+    assert_eq!(r["successful"], false, "{r}");
+    assert_eq!(r["error"], "403::busy", "{r}");
+    assert_eq!(r["advice"]["reconnect"], "retry", "{r}");
+    let mut evil = HeaderMap::new();
+    evil.insert("x-evil", "1".parse().unwrap());
+    let r = one_with(&s, &evil, handshake).await;
+    assert_eq!(r["successful"], false, "{r}");
+    assert_eq!(r["advice"]["reconnect"], "none", "{r}");
 }
