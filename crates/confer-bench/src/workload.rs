@@ -40,7 +40,7 @@ pub fn basic_auth(username: &str, password: &str) -> String {
 const LOGIN_ATTEMPTS: usize = 30;
 
 /// A cheap random byte (the low bits of the clock), for retry jitter.
-fn fastrand_u8() -> u8 {
+fn jitter_byte() -> u8 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| (d.subsec_nanos() >> 8) as u8)
@@ -69,7 +69,7 @@ pub async fn login(addr: SocketAddr, agent: &PreloadedAgent) -> anyhow::Result<G
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(1);
         // Spread the retries, so that the fleet does not come back all at once.
-        let jitter = u64::from(fastrand_u8()) * 4;
+        let jitter = u64::from(jitter_byte()) * 4;
         tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + jitter)).await;
         reply = request_once(Protocol::Http1, addr, Method::GET, &request).await?;
     }

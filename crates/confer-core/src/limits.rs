@@ -141,6 +141,15 @@ impl Limits {
         // Said messages count (participants' texts and notices); joins and departures are
         // bounded by the participant limit. A command that removes someone is never refused
         // for its parting text: removal must work on a full chat.
+        // Said messages are a subset of all messages: below the limit in all, nothing to count
+        // (the usual case, so a chat command does not walk its whole transcript).
+        let total = match &after.kind {
+            ConferenceKind::Chat(chat) => chat.messages.len(),
+            _ => 0,
+        };
+        if total <= self.max_chat_messages {
+            return Ok(());
+        }
         let (said, departed) = chat_messages(after);
         let (said_before, departed_before) = before.map_or((0, 0), chat_messages);
         if said > self.max_chat_messages && said > said_before && departed == departed_before {

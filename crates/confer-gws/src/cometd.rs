@@ -621,14 +621,14 @@ pub fn spawn_revocation_watcher(
                 _ = tick.tick() => {}
                 _ = stop.wait_for(|stop| *stop) => return,
             }
+            let held: std::collections::HashSet<Arc<str>> =
+                server.held_principal_keys().into_iter().collect();
             let mut still_held = std::collections::HashMap::new();
-            for user in server.held_principal_keys() {
-                if still_held.contains_key(&user) {
-                    continue;
-                }
+            for user in held {
+                let first = known.get(&user).copied();
                 let revoked = match app.auth.current_revision(&user).await {
                     Ok(Some(revision)) => {
-                        let first = *known.get(&user).unwrap_or(&revision);
+                        let first = first.unwrap_or(revision);
                         still_held.insert(user.clone(), first);
                         revision != first
                     }
@@ -636,21 +636,22 @@ pub fn spawn_revocation_watcher(
                     // Not known to be revoked: look again at the next tick.
                     Err(error) => {
                         tracing::warn!(%error, "cannot check a CometD user's credentials");
-                        if let Some(first) = known.get(&user) {
-                            still_held.insert(user.clone(), *first);
+                        if let Some(first) = first {
+                            still_held.insert(user.clone(), first);
                         }
                         false
                     }
                 };
-                if revoked {
-                    still_held.remove(&user);
-                    match server.end_sessions_of(&user).await {
-                        Ok(ended) => {
-                            tracing::info!(user = %user, ended, "ended the CometD sessions of a user whose credentials were revoked");
-                        }
-                        Err(error) => {
-                            tracing::warn!(%error, "cannot end a revoked user's CometD sessions");
-                        }
+                if !revoked {
+                    continue;
+                }
+                still_held.remove(&user);
+                match server.end_sessions_of(&user).await {
+                    Ok(ended) => {
+                        tracing::info!(user = %user, ended, "ended the CometD sessions of a user whose credentials were revoked");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "cannot end a revoked user's CometD sessions");
                     }
                 }
             }

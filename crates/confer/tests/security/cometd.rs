@@ -42,6 +42,16 @@ fn cookie_and_csrf(login: &Login) -> [(&str, &str); 2] {
     ]
 }
 
+/// agent15000, signed in by cookie, with a CometD session subscribed to its calls.
+async fn owner_subscribed(gws: &Gws) -> (Login, LongPoll) {
+    let login = gws.login("agent15000").await;
+    let session = LongPoll::handshake(&gws.notifications(), &cookie_and_csrf(&login), json!({}))
+        .await
+        .expect("the owner's handshake");
+    assert_eq!(session.subscribe("/v2/me/calls").await["successful"], true);
+    (login, session)
+}
+
 /// The owner's session, subscribed to its calls, still receives the voice seed's notification:
 /// nothing the attacks sent changed it.
 async fn still_receives(gws: &Gws, owner_login: &Login, owner: &mut LongPoll) {
@@ -68,16 +78,8 @@ async fn a_client_id_is_worth_nothing_without_its_owners_credentials_over_long_p
     let dir = tempfile::tempdir().unwrap();
     let server = ConferProcess::start(dir.path(), &["--demo"]);
     let gws = Gws::new(&server.url(""));
-    let owner_login = gws.login("agent15000").await;
+    let (owner_login, mut owner) = owner_subscribed(&gws).await;
     let other = gws.login("agent15002").await;
-    let mut owner = LongPoll::handshake(
-        &gws.notifications(),
-        &cookie_and_csrf(&owner_login),
-        json!({}),
-    )
-    .await
-    .expect("the owner's handshake");
-    assert_eq!(owner.subscribe("/v2/me/calls").await["successful"], true);
 
     let other_basic = basic("agent15002");
     let wrong_password = format!(
@@ -175,16 +177,8 @@ async fn a_websocket_carries_only_its_own_users_sessions() {
     let dir = tempfile::tempdir().unwrap();
     let server = ConferProcess::start(dir.path(), &["--demo"]);
     let gws = Gws::new(&server.url(""));
-    let owner_login = gws.login("agent15000").await;
+    let (owner_login, mut owner) = owner_subscribed(&gws).await;
     let other = gws.login("agent15002").await;
-    let mut owner = LongPoll::handshake(
-        &gws.notifications(),
-        &cookie_and_csrf(&owner_login),
-        json!({}),
-    )
-    .await
-    .expect("the owner's handshake");
-    assert_eq!(owner.subscribe("/v2/me/calls").await["successful"], true);
 
     let other_headers = cookie_and_csrf(&other);
     for (who, headers) in [

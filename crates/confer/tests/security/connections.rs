@@ -35,6 +35,21 @@ async fn connect_and_send(addr: std::net::SocketAddr, bytes: &[u8]) -> TcpStream
     stream
 }
 
+/// A whole request.
+const HEALTHZ: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: confer\r\n\r\n";
+
+/// A connection that sent a whole request and was answered: accepted, and kept alive.
+async fn answered_and_kept_alive(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = connect_and_send(addr, HEALTHZ).await;
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
+        .await
+        .expect("answered in time")
+        .expect("read");
+    assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
+    stream
+}
+
 async fn healthz(server: &ConferProcess) -> reqwest::StatusCode {
     http()
         .get(server.url("/healthz"))
@@ -59,11 +74,7 @@ async fn half_sent_and_idle_connections_are_closed_and_delay_no_one() {
             connect_and_send(server.rest, b"GET /healthz HTTP/1.1\r\nHost: confer\r\n").await,
         );
     }
-    let mut idle = connect_and_send(
-        server.rest,
-        b"GET /healthz HTTP/1.1\r\nHost: confer\r\n\r\n",
-    )
-    .await;
+    let mut idle = connect_and_send(server.rest, HEALTHZ).await;
     let mut stalled_preface = connect_and_send(server.grpc, b"PRI * HTTP/2.0\r\n").await;
     let mut silent = connect_and_send(server.grpc, b"").await;
 
@@ -110,19 +121,7 @@ async fn connections_beyond_the_limit_wait_until_one_closes() {
     );
     let mut open = Vec::new();
     for _ in 0..10 {
-        let mut stream = connect_and_send(
-            server.rest,
-            b"GET /healthz HTTP/1.1\r\nHost: confer\r\n\r\n",
-        )
-        .await;
-        // Answered: the connection was accepted and stays open (kept alive).
-        let mut buf = [0u8; 64];
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
-            .await
-            .expect("answered in time")
-            .expect("read");
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
-        open.push(stream);
+        open.push(answered_and_kept_alive(server.rest).await);
     }
     let waiting = tokio::spawn({
         let url = server.url("/healthz");
@@ -252,19 +251,11 @@ async fn one_address_holds_at_most_so_many_connections() {
             "120",
         ],
     );
-    let request = b"GET /healthz HTTP/1.1\r\nHost: confer\r\n\r\n";
     let mut open = Vec::new();
     for _ in 0..5 {
-        let mut stream = connect_and_send(server.rest, request).await;
-        let mut buf = [0u8; 64];
-        let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf))
-            .await
-            .expect("answered in time")
-            .expect("read");
-        assert!(buf[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &buf[..n]);
-        open.push(stream);
+        open.push(answered_and_kept_alive(server.rest).await);
     }
-    let mut sixth = connect_and_send(server.rest, request).await;
+    let mut sixth = connect_and_send(server.rest, HEALTHZ).await;
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(10), sixth.read_to_end(&mut answer))
         .await
