@@ -13,6 +13,9 @@ use serde::Deserialize;
 
 use crate::auth::{DEFAULT_SESSION_TTL, keys::DEFAULT_KEY_FILE};
 
+/// Conferences kept in memory by default: a few tens of MB at the typical conference size.
+pub const DEFAULT_CACHED_CONFERENCES: usize = 65_536;
+
 /// The settings a server runs with, after every source has been merged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServeConfig {
@@ -40,6 +43,9 @@ pub struct ServeConfig {
     pub trusted_proxies: Vec<IpAddr>,
     /// Password verifications at once (default: one per core).
     pub password_workers: Option<usize>,
+    /// Most conferences kept in memory for deciding commands and rendering notifications
+    /// (`crate::cache`); 0 turns the cache off.
+    pub cached_conferences: usize,
     /// What a request may ask of the domain: id and text lengths, participants per conference.
     pub limits: Limits,
     /// What one notification client may hold: subscriptions per session, sessions per user.
@@ -136,6 +142,7 @@ pub struct ConfigFile {
     pub session_key_file: Option<PathBuf>,
     pub trusted_proxies: Option<Vec<IpAddr>>,
     pub password_workers: Option<usize>,
+    pub cached_conferences: Option<usize>,
     pub max_id_bytes: Option<usize>,
     pub max_text_bytes: Option<usize>,
     pub max_participants: Option<usize>,
@@ -220,6 +227,10 @@ pub struct ServeArgs {
     /// Password verifications at once; more wait briefly, then get 503 [default: one per core]
     #[arg(long, env = "CONFER_PASSWORD_WORKERS")]
     pub password_workers: Option<usize>,
+    /// Most conferences kept in memory to decide commands on (idle ones leave first; the
+    /// store stays the authority); 0 turns the cache off [default: 65536]
+    #[arg(long, env = "CONFER_CACHED_CONFERENCES")]
+    pub cached_conferences: Option<usize>,
     /// Longest id a request may carry, in bytes [default: 256]
     #[arg(long, env = "CONFER_MAX_ID_BYTES")]
     pub max_id_bytes: Option<usize>,
@@ -319,6 +330,10 @@ impl ServeArgs {
                 self.trusted_proxies.clone()
             },
             password_workers: self.password_workers.or(file.password_workers),
+            cached_conferences: self
+                .cached_conferences
+                .or(file.cached_conferences)
+                .unwrap_or(DEFAULT_CACHED_CONFERENCES),
             limits: Limits {
                 max_id_bytes: self
                     .max_id_bytes

@@ -1,9 +1,11 @@
 //! The engine: runs a domain command against the store, the one way every dialect changes a
 //! conference.
 //!
-//! load the conference → `confer_core::decide` → apply → commit the new state, its events and the
+//! load the conference (from this node's [`ConferenceCache`] when it holds it, else from the
+//! store) → `confer_core::decide` → apply → commit the new state, its events and the
 //! idempotency record in one transaction (optimistic concurrency on the conference version) →
-//! on a version conflict, reload and decide again. A success is returned only after the commit,
+//! on a version conflict, or a refusal decided on a cached state, reload from the store and
+//! decide again. A success is returned only after the commit,
 //! so an answered request is durable, and its events are in the log every notification reads.
 
 use std::{ops::RangeInclusive, sync::Arc, time::SystemTime};
@@ -15,7 +17,7 @@ use confer_core::{
 use confer_store::{Commit, ConferenceRecord, IdempotencyRecord, NewEvent, Store, StoreError};
 use serde::{Deserialize, Serialize};
 
-use crate::metrics::Metrics;
+use crate::{cache::ConferenceCache, config::DEFAULT_CACHED_CONFERENCES, metrics::Metrics};
 
 /// How long an `Idempotency-Key` is remembered.
 pub const IDEMPOTENCY_TTL_MS: i64 = 24 * 60 * 60 * 1000;
@@ -78,6 +80,7 @@ pub struct Engine {
     store: Arc<dyn Store>,
     metrics: Arc<Metrics>,
     limits: Limits,
+    cache: Arc<ConferenceCache>,
 }
 
 impl Engine {
@@ -87,11 +90,31 @@ impl Engine {
     }
 
     pub fn with_limits(store: Arc<dyn Store>, metrics: Arc<Metrics>, limits: Limits) -> Self {
+        Self::with_cache(
+            store,
+            metrics,
+            limits,
+            Arc::new(ConferenceCache::new(DEFAULT_CACHED_CONFERENCES)),
+        )
+    }
+
+    pub fn with_cache(
+        store: Arc<dyn Store>,
+        metrics: Arc<Metrics>,
+        limits: Limits,
+        cache: Arc<ConferenceCache>,
+    ) -> Self {
         Self {
             store,
             metrics,
             limits,
+            cache,
         }
+    }
+
+    /// The conferences this node is working on (what the notification feeds render from).
+    pub fn cache(&self) -> &Arc<ConferenceCache> {
+        &self.cache
     }
 
     pub fn limits(&self) -> &Limits {
@@ -113,6 +136,8 @@ impl Engine {
         // Before anything is read: an oversized id must not even reach the store.
         self.limits.check_command(&command)?;
         let keys = candidate_keys(actor, &command);
+        // After a refusal or a conflict on a cached state, the next attempt reads the store.
+        let mut use_cache = true;
         for _ in 0..MAX_ATTEMPTS {
             // Checked on every attempt: a concurrent request with the same key may have won.
             if let Some(key) = &idempotency
@@ -120,15 +145,33 @@ impl Engine {
             {
                 return Ok(replay);
             }
-            let current = self.load_first(&keys).await?;
+            // Only the first candidate can be taken from the cache: a later one is the answer
+            // only if the store has nothing under the earlier ones.
+            let cached = if use_cache {
+                keys.first().and_then(|key| self.cache.get(key))
+            } else {
+                None
+            };
+            let from_cache = cached.is_some();
+            let current = match cached {
+                Some(cached) => Some(cached),
+                None => self.load_first(&keys).await?,
+            };
             let expected_version = current.as_ref().map(|c| c.version);
-            let decided = confer_core::execute(current.as_ref(), actor, command.clone(), now)
+            let decided = confer_core::execute(current.as_deref(), actor, command.clone(), now)
                 .and_then(|(conference, events)| {
-                    self.limits.check_size(current.as_ref(), &conference)?;
+                    self.limits.check_size(current.as_deref(), &conference)?;
                     Ok((conference, events))
                 });
             let (conference, events) = match decided {
                 Ok(decided) => decided,
+                Err(_) if from_cache => {
+                    // Another node may have changed what this refusal rests on: decide again
+                    // on what the store holds before answering it.
+                    self.forget(&keys);
+                    use_cache = false;
+                    continue;
+                }
                 Err(refused) => {
                     // A request with the same key may have committed between our check and
                     // our load; its success is the answer, not the refusal it caused.
@@ -173,8 +216,11 @@ impl Engine {
                 events: new_events,
                 idempotency: idempotency_record,
             };
+            let key = commit.conference.id.clone();
             match self.store.commit(commit).await {
                 Ok(outcome) => {
+                    self.cache
+                        .committed(&key, current, Arc::new(conference.clone()));
                     return Ok(Executed {
                         conference,
                         events,
@@ -186,6 +232,8 @@ impl Engine {
                     // Someone else changed the conference (or used the same key) first: decide
                     // again on what they committed.
                     self.metrics.store_commit_conflicts.inc();
+                    self.forget(&keys);
+                    use_cache = false;
                     tokio::task::yield_now().await;
                 }
                 Err(other) => return Err(other.into()),
@@ -228,7 +276,7 @@ impl Engine {
     /// [`Engine::load_session`]: its id is unique only within its account).
     pub async fn load(&self, id: &str) -> Result<Option<Conference>, EngineError> {
         self.limits.check_id("id", id)?;
-        self.load_key(id).await
+        Ok(self.load_key(id).await?.map(Arc::unwrap_or_clone))
     }
 
     /// The session with this id in one of `actor`'s accounts (the first account that has one),
@@ -244,11 +292,12 @@ impl Engine {
             .iter()
             .map(|account| session_key(account, id))
             .collect();
-        self.load_first(&keys).await
+        Ok(self.load_first(&keys).await?.map(Arc::unwrap_or_clone))
     }
 
-    /// The conference under the first of `keys` that has one.
-    async fn load_first(&self, keys: &[String]) -> Result<Option<Conference>, EngineError> {
+    /// The conference under the first of `keys` that has one, as the store holds it (and
+    /// remembered in the cache).
+    async fn load_first(&self, keys: &[String]) -> Result<Option<Arc<Conference>>, EngineError> {
         for key in keys {
             if let Some(conference) = self.load_key(key).await? {
                 return Ok(Some(conference));
@@ -257,13 +306,20 @@ impl Engine {
         Ok(None)
     }
 
-    async fn load_key(&self, key: &str) -> Result<Option<Conference>, EngineError> {
+    async fn load_key(&self, key: &str) -> Result<Option<Arc<Conference>>, EngineError> {
         let Some(record) = self.store.get_conference(key).await? else {
             return Ok(None);
         };
-        serde_json::from_value(record.state)
-            .map(Some)
-            .map_err(EngineError::Corrupt)
+        let conference: Arc<Conference> =
+            Arc::new(serde_json::from_value(record.state).map_err(EngineError::Corrupt)?);
+        self.cache.loaded(key, conference.clone());
+        Ok(Some(conference))
+    }
+
+    fn forget(&self, keys: &[String]) {
+        for key in keys {
+            self.cache.forget(key);
+        }
     }
 
     /// The conferences listed for `actor` (their live calls and chats, their accounts'

@@ -3,6 +3,7 @@
 //! authentication, configuration, metrics and health.
 
 pub mod auth;
+pub mod cache;
 pub mod config;
 pub mod demo;
 pub mod engine;
@@ -66,7 +67,12 @@ impl App {
             None => HashPool::per_core(),
         };
         let app = Arc::new(Self {
-            engine: Engine::with_limits(store.clone(), metrics.clone(), config.limits),
+            engine: Engine::with_cache(
+                store.clone(),
+                metrics.clone(),
+                config.limits,
+                Arc::new(cache::ConferenceCache::new(config.cached_conferences)),
+            ),
             auth: Authenticator::with_pool(store.clone(), keys, config.session_ttl, pool),
             store,
             metrics,

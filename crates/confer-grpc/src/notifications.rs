@@ -57,7 +57,14 @@ impl Feed {
         let known = self
             .states
             .remove(id)
-            .filter(|state| state.version + 1 == event.version);
+            .filter(|state| state.version + 1 == event.version)
+            .or_else(|| {
+                // The first event of a commit this node made: the engine kept what it decided
+                // on, so nothing needs replaying from the store.
+                let before = event.version.checked_sub(1)?;
+                let cached = self.app.engine.cache().at_version(id, before)?;
+                Some(Arc::unwrap_or_clone(cached))
+            });
         let after = match known {
             Some(before) => apply(Some(before), event)?,
             None if event.version == 1 => apply(None, event)?,

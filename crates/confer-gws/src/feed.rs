@@ -34,6 +34,7 @@ use std::{
 };
 
 use bayeux::{Audience, ChannelName, LogEntry, LogError, MAX_SEQ, MessageLog, NewMessage};
+use confer_app::cache::ConferenceCache;
 use confer_core::{
     Change, Conference, DomainError, Event, EventKind, UserId, apply, recipients, replay,
     view::{ChatViewer, call_view, chat_messages, chat_view},
@@ -129,6 +130,9 @@ pub struct Renderer {
     store: Arc<dyn Store>,
     directory: Arc<Directory>,
     urls: Urls,
+    /// The states this node's engine committed: the state an event applies to, found without
+    /// replaying its conference from the store.
+    committed: Option<Arc<ConferenceCache>>,
 }
 
 impl Renderer {
@@ -137,7 +141,14 @@ impl Renderer {
             store,
             directory,
             urls,
+            committed: None,
         }
+    }
+
+    /// Renders from the states in `cache` when it holds the one an event applies to.
+    pub fn with_cache(mut self, cache: Arc<ConferenceCache>) -> Self {
+        self.committed = Some(cache);
+        self
     }
 
     /// The conference right after `event`, stored under `key`, from the cache or the store.
@@ -154,7 +165,13 @@ impl Renderer {
         let cached = states
             .map
             .remove(id)
-            .filter(|state| state.version.checked_add(1) == Some(event.version));
+            .filter(|state| state.version.checked_add(1) == Some(event.version))
+            .or_else(|| {
+                // The first event of a commit this node made: the engine kept what it decided on.
+                let before = event.version.checked_sub(1)?;
+                let cache = self.committed.as_ref()?;
+                Some(Arc::unwrap_or_clone(cache.at_version(key, before)?))
+            });
         let after = if cached.is_some() || event.version == 1 {
             apply(cached, event).map_err(|source| FeedError::Replay { seq, source })?
         } else {

@@ -58,7 +58,8 @@ impl GwsDialect {
     pub async fn start(app: Arc<App>) -> anyhow::Result<Self> {
         let directory = Arc::new(Directory::new(app.store.clone()));
         let urls = Urls::new(app.public_url());
-        let renderer = Renderer::new(app.store.clone(), directory.clone(), urls.clone());
+        let renderer = Renderer::new(app.store.clone(), directory.clone(), urls.clone())
+            .with_cache(app.engine.cache().clone());
         let (feed, tailer) = Feed::start(renderer)
             .await
             .context("reading the event log head")?;
