@@ -44,7 +44,7 @@ pub enum StoreError {
     Unavailable {
         op: &'static str,
         #[source]
-        source: sqlx::Error,
+        source: BoxError,
     },
 
     /// Stored data that cannot be decoded (e.g. a negative seq, JSON that does not parse).
@@ -82,9 +82,13 @@ pub enum StoreError {
     Backend {
         op: &'static str,
         #[source]
-        source: sqlx::Error,
+        source: BoxError,
     },
 }
+
+/// A driver's error (sqlx for PostgreSQL and the SQLite readers, rusqlite for the SQLite
+/// writer), kept whole as the source.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn fmt_version(v: Option<u64>) -> String {
     match v {
@@ -112,11 +116,35 @@ impl StoreError {
 
 /// Sorts a driver error into [`StoreError::Unavailable`] or [`StoreError::Backend`].
 pub(crate) fn classify(op: &'static str, source: sqlx::Error) -> StoreError {
-    if is_unavailable(&source) {
+    by_availability(op, is_unavailable(&source), source.into())
+}
+
+/// [`StoreError::Unavailable`] when `unavailable`, else [`StoreError::Backend`].
+pub(crate) fn by_availability(op: &'static str, unavailable: bool, source: BoxError) -> StoreError {
+    if unavailable {
         StoreError::Unavailable { op, source }
     } else {
         StoreError::Backend { op, source }
     }
+}
+
+/// [`classify`] for the SQLite writer's errors: busy and locked are "unavailable".
+pub(crate) fn classify_sqlite(op: &'static str, source: rusqlite::Error) -> StoreError {
+    let busy = matches!(
+        source.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    );
+    by_availability(op, busy, source.into())
+}
+
+/// A UNIQUE constraint failed (the SQLite writer's statements).
+pub(crate) fn is_sqlite_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(
+        e,
+        rusqlite::Error::SqliteFailure(f, _)
+            if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+                || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    )
 }
 
 fn is_unavailable(e: &sqlx::Error) -> bool {
@@ -168,6 +196,20 @@ mod tests {
         let e = classify("commit", sqlx::Error::RowNotFound);
         assert!(matches!(e, StoreError::Backend { op: "commit", .. }));
         assert!(e.source().is_some());
+    }
+
+    #[test]
+    fn a_busy_sqlite_writer_is_unavailable_and_a_constraint_is_not() {
+        let failure = |code| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None);
+        let busy = classify_sqlite("commit", failure(rusqlite::ffi::SQLITE_BUSY));
+        assert!(busy.is_unavailable(), "{busy:?}");
+        assert!(busy.source().is_some());
+        let unique = failure(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE);
+        assert!(is_sqlite_unique_violation(&unique));
+        assert!(matches!(
+            classify_sqlite("put_user", unique),
+            StoreError::Backend { op: "put_user", .. }
+        ));
     }
 
     #[test]

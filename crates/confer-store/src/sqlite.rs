@@ -18,9 +18,9 @@
 //! is answered only after the `COMMIT` is durable. Seq allocation (`event_head`) happens inside
 //! each write's savepoint, in the order the writes run, on the only writing connection: commits
 //! are totally ordered and each one's seqs follow the previous one's, so commit order equals seq
-//! order and the log stays gap-free. `writer.rs` explains why this is safe; `commit.rs` sends
-//! each commit as one multi-statement query (one round trip to sqlx's connection thread, which
-//! the writer would otherwise wait for once per statement). Readers use a small pool of
+//! order and the log stays gap-free. `writer.rs` explains why this is safe and why the writer
+//! runs its SQL on a `rusqlite` connection of its own (no thread hand-off per statement);
+//! `commit.rs` is a commit's statements. Readers use a small pool of sqlx
 //! `query_only` connections; in WAL mode each read sees a snapshot that is a prefix of the
 //! commit sequence.
 
@@ -33,14 +33,16 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
-use sqlx::{ConnectOptions as _, Row as _, SqliteConnection};
+use sqlx::{ConnectOptions as _, Connection as _, Row as _, SqliteConnection};
 use tokio::sync::watch;
 
 use crate::codec::{
     check_cometd_session, check_user, from_sql_int, json_text, parse_cometd_subscriptions,
     parse_json, sql_limit, to_sql_int,
 };
-use crate::error::{StoreError, classify, is_unique_violation};
+use rusqlite::{OptionalExtension as _, params};
+
+use crate::error::{StoreError, classify, classify_sqlite, is_sqlite_unique_violation};
 use crate::migrations;
 use crate::records::{
     CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
@@ -50,7 +52,7 @@ use crate::store::{Store, StoreResult};
 
 /// Bulk loading (`SqliteStore::bulk_load`), in its own file.
 mod bulk;
-/// `commit` as one multi-statement query.
+/// `commit`: its statements, run by the writer thread.
 mod commit;
 /// Group commit: the writer thread.
 mod writer;
@@ -98,9 +100,10 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
 
-        // The writer creates the file and switches it to WAL (a persistent property of the
-        // file, so the readers need not set it and must not: it needs an exclusive lock).
-        let mut writer = base
+        // A setup connection creates the file, switches it to WAL (a persistent property of
+        // the file, so the readers need not set it and must not: it needs an exclusive lock)
+        // and migrates the schema; then the writer thread's own connection takes over.
+        let mut setup = base
             .clone()
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -108,8 +111,10 @@ impl SqliteStore {
             .connect()
             .await
             .map_err(|e| classify("open", e))?;
-        verify_durability(&mut writer).await?;
-        migrations::run_sqlite(&mut writer).await?;
+        migrations::run_sqlite(&mut setup).await?;
+        let head = head_seq_on(&mut setup).await?;
+        setup.close().await.map_err(|e| classify("open", e))?;
+        let writer = open_writer(&path)?;
 
         // query_only makes a write through a reader an error instead of a second writer.
         let readers = SqlitePoolOptions::new()
@@ -119,7 +124,6 @@ impl SqliteStore {
             .await
             .map_err(|e| classify("open", e))?;
 
-        let head = head_seq_on(&mut writer).await?;
         let writer = Writer::spawn(writer, head, &path)?;
         Ok(SqliteStore {
             writer,
@@ -153,18 +157,39 @@ impl SqliteStore {
     }
 }
 
+/// The writer thread's connection: `synchronous=FULL` (a per-connection setting), foreign
+/// keys, the busy timeout, and room for every statement the writes prepare.
+fn open_writer(path: &Path) -> StoreResult<rusqlite::Connection> {
+    let open = |e| classify_sqlite("open", e);
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(open)?;
+    conn.busy_timeout(Duration::from_secs(5)).map_err(open)?;
+    conn.execute_batch("PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;")
+        .map_err(open)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    verify_durability(&conn)?;
+    Ok(conn)
+}
+
 /// SQLite answers a pragma it cannot honour by keeping the old value (WAL is refused on file
 /// systems without shared memory, for instance): check that the settings durability relies on
 /// really are in force rather than trusting that they were requested.
-async fn verify_durability(conn: &mut SqliteConnection) -> StoreResult<()> {
-    let journal: String = sqlx::query_scalar("PRAGMA journal_mode")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| classify("open", e))?;
-    let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| classify("open", e))?;
+fn verify_durability(conn: &rusqlite::Connection) -> StoreResult<()> {
+    let pragma = |name: &str| -> StoreResult<rusqlite::types::Value> {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .map_err(|e| classify_sqlite("open", e))
+    };
+    let journal = match pragma("journal_mode")? {
+        rusqlite::types::Value::Text(mode) => mode,
+        other => format!("{other:?}"),
+    };
+    let synchronous = match pragma("synchronous")? {
+        rusqlite::types::Value::Integer(level) => level,
+        _ => -1,
+    };
     // synchronous: 0 OFF, 1 NORMAL, 2 FULL, 3 EXTRA.
     if !journal.eq_ignore_ascii_case("wal") || synchronous < 2 {
         return Err(StoreError::Setup(format!(
@@ -327,7 +352,7 @@ impl Store for SqliteStore {
             .write(
                 "commit",
                 |outcome: &CommitOutcome| Some(outcome.last_seq),
-                move |conn| Box::pin(prepared.run(conn)),
+                move |conn| prepared.run(conn),
             )
             .await
     }
@@ -369,37 +394,31 @@ impl Store for SqliteStore {
         let (key, value) = (key.to_owned(), value.to_owned());
         self.writer
             .write(op, no_head, move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&key)
-                    .bind(&value)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| classify(op, e))?;
-                    sqlx::query_scalar("SELECT value FROM settings WHERE key = ?")
-                        .bind(&key)
-                        .fetch_one(&mut *conn)
-                        .await
-                        .map_err(|e| classify(op, e))
-                })
+                let err = |e| classify_sqlite(op, e);
+                conn.prepare_cached(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![key, value]))
+                .map_err(err)?;
+                conn.prepare_cached("SELECT value FROM settings WHERE key = ?1")
+                    .and_then(|mut s| s.query_row([&key], |r| r.get(0)))
+                    .map_err(err)
             })
             .await
     }
 
     async fn delete_setting(&self, key: &str) -> StoreResult<bool> {
+        let op = "delete_setting";
         let key = key.to_owned();
         self.writer
-            .write("delete_setting", no_head, move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM settings WHERE key = ?")
-                        .bind(&key)
-                        .execute(&mut *conn)
-                        .await
-                        .map(|r| r.rows_affected() > 0)
-                        .map_err(|e| classify("delete_setting", e))
-                })
+            .write(op, no_head, move |conn| {
+                changed(
+                    conn,
+                    op,
+                    "DELETE FROM settings WHERE key = ?1",
+                    params![key],
+                )
+                .map(|n| n > 0)
             })
             .await
     }
@@ -450,15 +469,13 @@ impl Store for SqliteStore {
         let op = "purge_expired";
         self.writer
             .write(op, no_head, move |conn| {
-                Box::pin(async move {
-                    sqlx::query(PURGE_EXPIRED_IDEMPOTENCY)
-                        .bind(now_ms)
-                        .bind(i64::from(limit))
-                        .execute(&mut *conn)
-                        .await
-                        .map(|r| r.rows_affected())
-                        .map_err(|e| classify(op, e))
-                })
+                changed(
+                    conn,
+                    op,
+                    PURGE_EXPIRED_IDEMPOTENCY,
+                    params![now_ms, i64::from(limit)],
+                )
+                .map(|n| n as u64)
             })
             .await
     }
@@ -466,9 +483,7 @@ impl Store for SqliteStore {
     async fn put_user(&self, user: UserRecord) -> StoreResult<()> {
         check_user(&user)?;
         self.writer
-            .write("put_user", no_head, move |conn| {
-                Box::pin(put_user_on(conn, user))
-            })
+            .write("put_user", no_head, move |conn| put_user_on(conn, user))
             .await
     }
 
@@ -476,23 +491,17 @@ impl Store for SqliteStore {
         check_user(&user)?;
         self.writer
             .write("update_user", no_head, move |conn| {
-                Box::pin(update_user_on(conn, user))
+                update_user_on(conn, user)
             })
             .await
     }
 
     async fn delete_user(&self, id: &str) -> StoreResult<bool> {
+        let op = "delete_user";
         let id = id.to_owned();
         self.writer
-            .write("delete_user", no_head, move |conn| {
-                Box::pin(async move {
-                    sqlx::query("DELETE FROM users WHERE id = ?")
-                        .bind(&id)
-                        .execute(&mut *conn)
-                        .await
-                        .map(|r| r.rows_affected() > 0)
-                        .map_err(|e| classify("delete_user", e))
-                })
+            .write(op, no_head, move |conn| {
+                changed(conn, op, "DELETE FROM users WHERE id = ?1", params![id]).map(|n| n > 0)
             })
             .await
     }
@@ -536,7 +545,7 @@ impl Store for SqliteStore {
         check_cometd_session(&session)?;
         self.writer
             .write("create_cometd_session", no_head, move |conn| {
-                Box::pin(create_cometd_session_on(conn, session))
+                create_cometd_session_on(conn, session)
             })
             .await
     }
@@ -566,26 +575,19 @@ impl Store for SqliteStore {
         let (client_id, pattern) = (client_id.to_owned(), pattern.to_owned());
         self.writer
             .write(op, no_head, move |conn| {
-                Box::pin(async move {
-                    // One writer: the existence check and the insert cannot be split by a
-                    // delete.
-                    let added = sqlx::query(
-                        "INSERT INTO cometd_subscriptions (client_id, pattern, since) \
-                         SELECT client_id, ?, ? FROM cometd_sessions WHERE client_id = ? \
-                         ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&pattern)
-                    .bind(since)
-                    .bind(&client_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| classify(op, e))?
-                    .rows_affected();
-                    if added == 1 {
-                        return Ok(true);
-                    }
-                    session_exists(conn, &client_id, op).await
-                })
+                // One writer: the existence check and the insert cannot be split by a delete.
+                let added = changed(
+                    conn,
+                    op,
+                    "INSERT INTO cometd_subscriptions (client_id, pattern, since) \
+                     SELECT client_id, ?1, ?2 FROM cometd_sessions WHERE client_id = ?3 \
+                     ON CONFLICT DO NOTHING",
+                    params![pattern, since, client_id],
+                )?;
+                if added == 1 {
+                    return Ok(true);
+                }
+                session_exists(conn, &client_id, op)
             })
             .await
     }
@@ -599,17 +601,13 @@ impl Store for SqliteStore {
         let (client_id, pattern) = (client_id.to_owned(), pattern.to_owned());
         self.writer
             .write(op, no_head, move |conn| {
-                Box::pin(async move {
-                    sqlx::query(
-                        "DELETE FROM cometd_subscriptions WHERE client_id = ? AND pattern = ?",
-                    )
-                    .bind(&client_id)
-                    .bind(&pattern)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| classify(op, e))?;
-                    session_exists(conn, &client_id, op).await
-                })
+                changed(
+                    conn,
+                    op,
+                    "DELETE FROM cometd_subscriptions WHERE client_id = ?1 AND pattern = ?2",
+                    params![client_id, pattern],
+                )?;
+                session_exists(conn, &client_id, op)
             })
             .await
     }
@@ -629,35 +627,40 @@ impl Store for SqliteStore {
         let client_id = client_id.to_owned();
         self.writer
             .write(op, no_head, move |conn| {
-                Box::pin(async move {
-                    let updated = sqlx::query(
-                        "UPDATE cometd_sessions SET \
-                         cursor_seq = max(cursor_seq, coalesce(?, cursor_seq)), \
-                         connected = 1, last_connect_ms = ?, expires_at_ms = ? \
-                         WHERE client_id = ?",
-                    )
-                    .bind(cursor)
-                    .bind(now)
-                    .bind(expires)
-                    .bind(&client_id)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| classify(op, e))?
-                    .rows_affected();
-                    if updated == 0 {
-                        return Ok(None);
-                    }
-                    // Still the writer: nothing can change the session between the update and
-                    // this read.
-                    sqlx::query(COMETD_SESSION_SELECT)
-                        .bind(&client_id)
-                        .fetch_optional(&mut *conn)
-                        .await
-                        .map_err(|e| classify(op, e))?
-                        .as_ref()
-                        .map(cometd_session_from_row)
-                        .transpose()
-                })
+                let updated = changed(
+                    conn,
+                    op,
+                    "UPDATE cometd_sessions SET \
+                     cursor_seq = max(cursor_seq, coalesce(?1, cursor_seq)), \
+                     connected = 1, last_connect_ms = ?2, expires_at_ms = ?3 \
+                     WHERE client_id = ?4",
+                    params![cursor, now, expires, client_id],
+                )?;
+                if updated == 0 {
+                    return Ok(None);
+                }
+                // Still the writer: nothing can change the session between the update and
+                // this read.
+                let row = conn
+                    .prepare_cached(&COMETD_SESSION_SELECT.replace('?', "?1"))
+                    .and_then(|mut s| {
+                        s.query_row([&client_id], |r| {
+                            Ok(CometdRow {
+                                client_id: r.get("client_id")?,
+                                principal: r.get("principal")?,
+                                principal_key: r.get("principal_key")?,
+                                ack: r.get("ack")?,
+                                cursor_seq: r.get("cursor_seq")?,
+                                connected: r.get("connected")?,
+                                last_connect_ms: r.get("last_connect_ms")?,
+                                expires_at_ms: r.get("expires_at_ms")?,
+                                subscriptions: r.get("subscriptions")?,
+                            })
+                        })
+                        .optional()
+                    })
+                    .map_err(|e| classify_sqlite(op, e))?;
+                row.map(CometdRow::into_record).transpose()
             })
             .await
     }
@@ -667,16 +670,14 @@ impl Store for SqliteStore {
         let client_id = client_id.to_owned();
         self.writer
             .write(op, no_head, move |conn| {
-                Box::pin(async move {
-                    // Subscriptions go with it (ON DELETE CASCADE; foreign keys are on).
-                    let deleted = sqlx::query("DELETE FROM cometd_sessions WHERE client_id = ?")
-                        .bind(&client_id)
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(|e| classify(op, e))?
-                        .rows_affected();
-                    Ok(deleted == 1)
-                })
+                // Subscriptions go with it (ON DELETE CASCADE; foreign keys are on).
+                changed(
+                    conn,
+                    op,
+                    "DELETE FROM cometd_sessions WHERE client_id = ?1",
+                    params![client_id],
+                )
+                .map(|n| n == 1)
             })
             .await
     }
@@ -716,29 +717,40 @@ impl Store for SqliteStore {
     }
 }
 
+/// Runs one write statement on the writer's connection; the number of rows it changed.
+fn changed(
+    conn: &rusqlite::Connection,
+    op: &'static str,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> StoreResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(|e| classify_sqlite(op, e))
+}
+
 /// `put_user` on the writer's connection.
-async fn put_user_on(conn: &mut SqliteConnection, user: UserRecord) -> StoreResult<()> {
-    let inserted = sqlx::query(
-        "INSERT INTO users (id, username, password_hash, profile) VALUES (?, ?, ?, ?) \
+fn put_user_on(conn: &rusqlite::Connection, user: UserRecord) -> StoreResult<()> {
+    let op = "put_user";
+    let inserted = changed(
+        conn,
+        op,
+        "INSERT INTO users (id, username, password_hash, profile) VALUES (?1, ?2, ?3, ?4) \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(&user.id)
-    .bind(&user.username)
-    .bind(&user.password_hash)
-    .bind(json_text(&user.profile))
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| classify("put_user", e))?
-    .rows_affected();
+        params![
+            user.id,
+            user.username,
+            user.password_hash,
+            json_text(&user.profile)
+        ],
+    )?;
     if inserted == 1 {
         return Ok(());
     }
-    let username_taken = sqlx::query("SELECT 1 FROM users WHERE username = ?")
-        .bind(&user.username)
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(|e| classify("put_user", e))?
-        .is_some();
+    let username_taken = conn
+        .prepare_cached("SELECT 1 FROM users WHERE username = ?1")
+        .and_then(|mut s| s.exists([&user.username]))
+        .map_err(|e| classify_sqlite(op, e))?;
     Err(if username_taken {
         StoreError::UsernameTaken {
             username: user.username,
@@ -750,69 +762,105 @@ async fn put_user_on(conn: &mut SqliteConnection, user: UserRecord) -> StoreResu
 
 /// `update_user` on the writer's connection. A taken username is an error the writer rolls
 /// back like any other (a failed statement leaves the transaction usable in SQLite).
-async fn update_user_on(conn: &mut SqliteConnection, user: UserRecord) -> StoreResult<()> {
-    let result =
-        sqlx::query("UPDATE users SET username = ?, password_hash = ?, profile = ? WHERE id = ?")
-            .bind(&user.username)
-            .bind(&user.password_hash)
-            .bind(json_text(&user.profile))
-            .bind(&user.id)
-            .execute(&mut *conn)
-            .await;
+fn update_user_on(conn: &rusqlite::Connection, user: UserRecord) -> StoreResult<()> {
+    let result = conn
+        .prepare_cached(
+            "UPDATE users SET username = ?1, password_hash = ?2, profile = ?3 WHERE id = ?4",
+        )
+        .and_then(|mut s| {
+            s.execute(params![
+                user.username,
+                user.password_hash,
+                json_text(&user.profile),
+                user.id
+            ])
+        });
     match result {
-        Ok(r) if r.rows_affected() == 0 => Err(StoreError::NotFound {
+        Ok(0) => Err(StoreError::NotFound {
             what: "user",
             id: user.id,
         }),
         Ok(_) => Ok(()),
-        Err(e) if is_unique_violation(&e) => Err(StoreError::UsernameTaken {
+        Err(e) if is_sqlite_unique_violation(&e) => Err(StoreError::UsernameTaken {
             username: user.username,
         }),
-        Err(e) => Err(classify("update_user", e)),
+        Err(e) => Err(classify_sqlite("update_user", e)),
     }
 }
 
 /// `create_cometd_session` on the writer's connection: the session and its subscriptions in
 /// the writer's transaction.
-async fn create_cometd_session_on(
-    conn: &mut SqliteConnection,
+fn create_cometd_session_on(
+    conn: &rusqlite::Connection,
     session: CometdSessionRecord,
 ) -> StoreResult<bool> {
     let op = "create_cometd_session";
-    let inserted = sqlx::query(
+    let inserted = changed(
+        conn,
+        op,
         "INSERT INTO cometd_sessions (client_id, principal, principal_key, ack, cursor_seq, \
-         connected, last_connect_ms, expires_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?) \
+         connected, last_connect_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) \
          ON CONFLICT DO NOTHING",
-    )
-    .bind(&session.client_id)
-    .bind(json_text(&session.principal))
-    .bind(&session.principal_key)
-    .bind(session.ack)
-    .bind(to_sql_int("cursor", session.cursor)?)
-    .bind(session.connected)
-    .bind(to_sql_int("last_connect_ms", session.last_connect_ms)?)
-    .bind(to_sql_int("expires_at_ms", session.expires_at_ms)?)
-    .execute(&mut *conn)
-    .await
-    .map_err(|e| classify(op, e))?
-    .rows_affected()
-        == 1;
+        params![
+            session.client_id,
+            json_text(&session.principal),
+            session.principal_key,
+            session.ack,
+            to_sql_int("cursor", session.cursor)?,
+            session.connected,
+            to_sql_int("last_connect_ms", session.last_connect_ms)?,
+            to_sql_int("expires_at_ms", session.expires_at_ms)?
+        ],
+    )? == 1;
     if !inserted {
         return Ok(false);
     }
     for sub in &session.subscriptions {
-        sqlx::query(
-            "INSERT INTO cometd_subscriptions (client_id, pattern, since) VALUES (?, ?, ?) \
+        changed(
+            conn,
+            op,
+            "INSERT INTO cometd_subscriptions (client_id, pattern, since) VALUES (?1, ?2, ?3) \
              ON CONFLICT DO NOTHING",
-        )
-        .bind(&session.client_id)
-        .bind(&sub.pattern)
-        .bind(to_sql_int("since", sub.since)?)
-        .execute(&mut *conn)
-        .await
-        .map_err(|e| classify(op, e))?;
+            params![
+                session.client_id,
+                sub.pattern,
+                to_sql_int("since", sub.since)?
+            ],
+        )?;
     }
     Ok(true)
+}
+
+/// A CometD session row as the writer reads it back, decoded like the readers' rows.
+struct CometdRow {
+    client_id: String,
+    principal: String,
+    principal_key: String,
+    ack: bool,
+    cursor_seq: i64,
+    connected: bool,
+    last_connect_ms: i64,
+    expires_at_ms: i64,
+    subscriptions: String,
+}
+
+impl CometdRow {
+    fn into_record(self) -> StoreResult<CometdSessionRecord> {
+        Ok(CometdSessionRecord {
+            client_id: self.client_id,
+            principal: parse_json("CometD principal", &self.principal)?,
+            principal_key: self.principal_key,
+            subscriptions: parse_cometd_subscriptions(&parse_json(
+                "CometD subscriptions",
+                &self.subscriptions,
+            )?)?,
+            ack: self.ack,
+            cursor: from_sql_int("cursor_seq", self.cursor_seq)?,
+            connected: self.connected,
+            last_connect_ms: from_sql_int("last_connect_ms", self.last_connect_ms)?,
+            expires_at_ms: from_sql_int("expires_at_ms", self.expires_at_ms)?,
+        })
+    }
 }
 
 /// For writes that add no events: nothing to wake readers for.
@@ -820,16 +868,12 @@ fn no_head<T>(_: &T) -> Option<u64> {
     None
 }
 
-async fn session_exists(
-    conn: &mut SqliteConnection,
+fn session_exists(
+    conn: &rusqlite::Connection,
     client_id: &str,
     op: &'static str,
 ) -> StoreResult<bool> {
-    let found: Option<i64> =
-        sqlx::query_scalar("SELECT 1 FROM cometd_sessions WHERE client_id = ?")
-            .bind(client_id)
-            .fetch_optional(conn)
-            .await
-            .map_err(|e| classify(op, e))?;
-    Ok(found.is_some())
+    conn.prepare_cached("SELECT 1 FROM cometd_sessions WHERE client_id = ?1")
+        .and_then(|mut s| s.exists([client_id]))
+        .map_err(|e| classify_sqlite(op, e))
 }

@@ -1,11 +1,11 @@
 //! [`SqliteStore::bulk_load`]: see [`crate::bulk`].
 
-use sqlx::{Connection as _, QueryBuilder, Sqlite, SqliteConnection};
+use rusqlite::{Connection, ToSql, TransactionBehavior};
 
 use super::SqliteStore;
 use crate::bulk::{BulkLoad, BulkOutcome, check_load};
 use crate::codec::{from_sql_int, json_text, now_ms, to_sql_int};
-use crate::error::classify;
+use crate::error::classify_sqlite;
 use crate::records::CommitOutcome;
 use crate::store::StoreResult;
 
@@ -77,17 +77,18 @@ impl SqliteStore {
         }
         let profiles: Vec<String> = load.users.iter().map(|u| json_text(&u.profile)).collect();
 
-        // The writer's connection, lent: group commits wait until it is handed back.
-        let mut writer = self.writer.lend(op).await?;
-        let cache_size: i64 = sqlx::query_scalar("PRAGMA cache_size")
-            .fetch_one(&mut *writer)
-            .await
-            .map_err(|e| classify(op, e))?;
-        set_cache_size(&mut writer, -BULK_CACHE_KIB, op).await?;
-        let result = insert_all(&mut writer, load, &profiles, &rows, &index, &events).await;
+        // The writer's connection, lent: group commits wait until it is handed back. The load
+        // runs on this thread, blocking it: bulk loads fill a store before a server serves it.
+        let mut lent = self.writer.lend(op).await?;
+        let conn = lent.get();
+        let cache_size: i64 = conn
+            .query_row("PRAGMA cache_size", [], |r| r.get(0))
+            .map_err(|e| classify_sqlite(op, e))?;
+        set_cache_size(conn, -BULK_CACHE_KIB, op)?;
+        let result = insert_all(conn, load, &profiles, &rows, &index, &events);
         // Restored whatever happened: the connection serves ordinary commits afterwards.
-        let restored = set_cache_size(&mut writer, cache_size, op).await;
-        drop(writer);
+        let restored = set_cache_size(conn, cache_size, op);
+        drop(lent);
         let outcome = result?;
         restored?;
         self.wake(outcome.last_seq);
@@ -99,22 +100,34 @@ impl SqliteStore {
     }
 }
 
-async fn set_cache_size(
-    conn: &mut SqliteConnection,
-    value: i64,
-    op: &'static str,
-) -> StoreResult<()> {
+fn set_cache_size(conn: &Connection, value: i64, op: &'static str) -> StoreResult<()> {
     // An integer we format ourselves: nothing to inject.
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("PRAGMA cache_size = {value}")))
-        .execute(conn)
-        .await
-        .map(drop)
-        .map_err(|e| classify(op, e))
+    conn.execute_batch(&format!("PRAGMA cache_size = {value}"))
+        .map_err(|e| classify_sqlite(op, e))
+}
+
+/// One multi-row `INSERT` of `rows` (each a list of values) into `table (columns)`.
+fn insert_rows<'a, R>(
+    conn: &Connection,
+    head: &str,
+    columns: usize,
+    rows: &'a [R],
+    values: impl Fn(&'a R) -> Vec<&'a dyn ToSql>,
+) -> StoreResult<()> {
+    let op = "bulk_load";
+    for chunk in rows.chunks(ROWS_PER_INSERT) {
+        let row = format!("({})", vec!["?"; columns].join(", "));
+        let sql = format!("{head} VALUES {}", vec![row; chunk.len()].join(", "));
+        let params: Vec<&dyn ToSql> = chunk.iter().flat_map(&values).collect();
+        conn.execute(&sql, params.as_slice())
+            .map_err(|e| classify_sqlite(op, e))?;
+    }
+    Ok(())
 }
 
 /// The whole load in one `BEGIN IMMEDIATE` transaction; a dropped transaction rolls back.
-async fn insert_all(
-    conn: &mut SqliteConnection,
+fn insert_all(
+    conn: &mut Connection,
     load: &BulkLoad,
     profiles: &[String],
     rows: &[ConferenceRow<'_>],
@@ -122,95 +135,67 @@ async fn insert_all(
     events: &[(&str, i64, &str, String)],
 ) -> StoreResult<CommitOutcome> {
     let op = "bulk_load";
-    let mut tx = conn
-        .begin_with("BEGIN IMMEDIATE")
-        .await
-        .map_err(|e| classify(op, e))?;
+    let err = |e| classify_sqlite(op, e);
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(err)?;
 
     let users: Vec<_> = load.users.iter().zip(profiles).collect();
-    for chunk in users.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO users (id, username, password_hash, profile) ",
-        );
-        insert.push_values(chunk, |mut row, (user, profile)| {
-            row.push_bind(&user.id)
-                .push_bind(&user.username)
-                .push_bind(&user.password_hash)
-                .push_bind(profile.as_str());
-        });
-        insert
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
-    }
-
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO conferences (id, kind, version, state, index_keys, live, updated_at_ms) ",
-        );
-        insert.push_values(chunk, |mut row, c| {
-            row.push_bind(c.id)
-                .push_bind(c.kind)
-                .push_bind(c.version)
-                .push_bind(c.state.as_str())
-                .push_bind(c.keys.as_str())
-                .push_bind(c.live)
-                .push_bind(c.updated_at_ms);
-        });
-        insert
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
-    }
-
-    for chunk in index.chunks(ROWS_PER_INSERT) {
-        let mut insert =
-            QueryBuilder::<Sqlite>::new("INSERT INTO conference_index (key, conference_id) ");
-        insert.push_values(chunk, |mut row, (key, id)| {
-            row.push_bind(*key).push_bind(*id);
-        });
-        insert
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
-    }
+    insert_rows(
+        &tx,
+        "INSERT INTO users (id, username, password_hash, profile)",
+        4,
+        &users,
+        |(user, profile)| vec![&user.id, &user.username, &user.password_hash, *profile],
+    )?;
+    insert_rows(
+        &tx,
+        "INSERT INTO conferences (id, kind, version, state, index_keys, live, updated_at_ms)",
+        7,
+        rows,
+        |c| {
+            vec![
+                &c.id,
+                &c.kind,
+                &c.version,
+                &c.state,
+                &c.keys,
+                &c.live,
+                &c.updated_at_ms,
+            ]
+        },
+    )?;
+    insert_rows(
+        &tx,
+        "INSERT INTO conference_index (key, conference_id)",
+        2,
+        index,
+        |(key, id)| vec![key, id],
+    )?;
 
     // Seqs: only the writer's connection writes, so this is ordered with every commit, as in
     // `commit`.
     let n_events = to_sql_int("event count", events.len() as u64)?;
-    let head: i64 =
-        sqlx::query_scalar("UPDATE event_head SET seq = seq + ?1 WHERE id = 1 RETURNING seq")
-            .bind(n_events)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
+    let head: i64 = tx
+        .query_row(
+            "UPDATE event_head SET seq = seq + ?1 WHERE id = 1 RETURNING seq",
+            [n_events],
+            |r| r.get(0),
+        )
+        .map_err(err)?;
     let first = head - n_events + 1;
     let committed_at = now_ms();
     let numbered: Vec<_> = events.iter().zip(first..).collect();
-    for chunk in numbered.chunks(ROWS_PER_INSERT) {
-        let mut insert = QueryBuilder::<Sqlite>::new(
-            "INSERT INTO events (seq, conference_id, conference_version, kind, payload, \
-             committed_at_ms) ",
-        );
-        insert.push_values(chunk, |mut row, ((id, version, kind, payload), seq)| {
-            row.push_bind(*seq)
-                .push_bind(*id)
-                .push_bind(*version)
-                .push_bind(*kind)
-                .push_bind(payload.as_str())
-                .push_bind(committed_at);
-        });
-        insert
-            .build()
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
-    }
+    insert_rows(
+        &tx,
+        "INSERT INTO events (seq, conference_id, conference_version, kind, payload, \
+         committed_at_ms)",
+        6,
+        &numbered,
+        |((id, version, kind, payload), seq)| vec![seq, id, version, kind, payload, &committed_at],
+    )?;
 
-    tx.commit().await.map_err(|e| classify(op, e))?;
+    tx.commit().map_err(err)?;
     Ok(CommitOutcome {
         first_seq: from_sql_int("event seq", first)?,
         last_seq: from_sql_int("event seq", head)?,

@@ -45,23 +45,24 @@
 //!   borrows the connection *between* batches for a transaction of its own; batches wait until
 //!   it hands the connection back, so it is one more link in the same single-writer chain.
 //!
-//! The thread runs its own single-threaded Tokio runtime, so the writer keeps working whatever
-//! the callers' runtimes do (a test's runtime, a busy server's worker threads), and ends once
-//! the store is dropped or closed and the queue is drained.
+//! # Why rusqlite on a plain thread
+//! The writer thread runs the SQL itself, on a `rusqlite` connection it owns, with prepared
+//! statements cached on it: a batch costs one hand-off in (the queue) and one out (each job's
+//! answer), whatever it holds. sqlx's SQLite driver runs every statement on a connection thread
+//! of its own, behind a channel, so each statement was a round trip between two threads (two
+//! wake-ups), which on a small machine cost more CPU than the statements. No async runtime runs
+//! here either: the thread blocks on the queue, so it keeps working whatever the callers'
+//! runtimes do, and ends once the store is dropped or closed and the queue is drained.
 
-use std::future::Future;
-use std::ops::{Deref, DerefMut};
 use std::panic::AssertUnwindSafe;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
-use sqlx::{Connection as _, SqliteConnection};
+use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::error::{StoreError, classify};
+use crate::error::{BoxError, StoreError, by_availability, classify_sqlite};
 use crate::store::StoreResult;
 
 /// The most jobs one transaction takes. Bounds the time a batch holds the write lock (and so
@@ -71,9 +72,6 @@ pub(super) const MAX_BATCH: usize = 64;
 /// Jobs waiting for the writer. Beyond this, callers wait to enqueue: back-pressure instead of
 /// an unbounded queue.
 const QUEUE_CAPACITY: usize = 1024;
-
-/// What a job's work returns: a future borrowing the write connection.
-pub(super) type WorkFuture<'c, T> = Pin<Box<dyn Future<Output = StoreResult<T>> + Send + 'c>>;
 
 /// How much group commit has grouped so far (see [`SqliteStore::group_commit_stats`](super::SqliteStore::group_commit_stats)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -122,7 +120,7 @@ pub(super) struct Writer {
 impl Writer {
     /// Starts the writer thread on `conn`, which must not be in a transaction. `head` is the
     /// log head, the wake-up watch's first value.
-    pub(super) fn spawn(conn: SqliteConnection, head: u64, path: &Path) -> StoreResult<Writer> {
+    pub(super) fn spawn(conn: Connection, head: u64, path: &Path) -> StoreResult<Writer> {
         let (wakeups, _) = watch::channel(head);
         let shared = Arc::new(Shared {
             wakeups,
@@ -131,23 +129,18 @@ impl Writer {
         });
         let (requests, queue) = mpsc::channel(QUEUE_CAPACITY);
         let (done, finished) = oneshot::channel();
-        let io_error = |source| StoreError::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(io_error)?;
         let thread_shared = shared.clone();
         std::thread::Builder::new()
             .name("confer-sqlite-writer".into())
             .spawn(move || {
-                let result = runtime.block_on(run(conn, queue, &thread_shared));
+                let result = run(conn, queue, &thread_shared);
                 // Nobody waits when the store was dropped without `close`.
                 let _ = done.send(result);
             })
-            .map_err(io_error)?;
+            .map_err(|source| StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
         Ok(Writer {
             requests,
             finished,
@@ -166,7 +159,7 @@ impl Writer {
     ) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WorkFuture<'c, T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let answer = self.enqueue(op, head_of, work).await?;
         answer.await.map_err(|_| writer_gone(op))?
@@ -181,7 +174,7 @@ impl Writer {
     ) -> StoreResult<oneshot::Receiver<StoreResult<T>>>
     where
         T: Send + 'static,
-        F: for<'c> FnOnce(&'c mut SqliteConnection) -> WorkFuture<'c, T> + Send + 'static,
+        F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(WorkJob {
@@ -200,8 +193,8 @@ impl Writer {
 
     /// The write connection, for a transaction of the caller's own (bulk loads, whose data is
     /// borrowed and too big to copy into a job). Writes wait until it is dropped, which hands
-    /// the connection back; the borrower must use sqlx's `Transaction` (whose drop rolls back
-    /// an unfinished transaction) and answer its caller only after its own `COMMIT`.
+    /// the connection back; the borrower must use a `rusqlite::Transaction` (whose drop rolls
+    /// back an unfinished transaction) and answer its caller only after its own `COMMIT`.
     pub(super) async fn lend(&self, op: &'static str) -> StoreResult<LentConnection> {
         let (to, lent) = oneshot::channel();
         self.requests
@@ -241,28 +234,19 @@ impl Writer {
 fn writer_gone(op: &'static str) -> StoreError {
     StoreError::Unavailable {
         op,
-        source: sqlx::Error::WorkerCrashed,
+        source: "the SQLite writer thread has stopped".into(),
     }
 }
 
 /// The write connection while a caller holds it; dropping it gives it back to the writer.
 pub(super) struct LentConnection {
-    conn: Option<SqliteConnection>,
-    back: Option<oneshot::Sender<SqliteConnection>>,
+    conn: Option<Connection>,
+    back: Option<oneshot::Sender<Connection>>,
 }
 
-impl Deref for LentConnection {
-    type Target = SqliteConnection;
-    fn deref(&self) -> &SqliteConnection {
+impl LentConnection {
+    pub(super) fn get(&mut self) -> &mut Connection {
         // Only `drop` takes it out.
-        self.conn
-            .as_ref()
-            .expect("lent connection present until dropped")
-    }
-}
-
-impl DerefMut for LentConnection {
-    fn deref_mut(&mut self) -> &mut SqliteConnection {
         self.conn
             .as_mut()
             .expect("lent connection present until dropped")
@@ -282,10 +266,7 @@ impl Drop for LentConnection {
 trait Job: Send {
     /// Runs the work on the connection and keeps its result; `true` when it succeeded (its
     /// writes are kept), `false` when they must be rolled back.
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>>;
+    fn run(&mut self, conn: &Connection) -> bool;
     /// The log head a successful run reached, if it wrote events.
     fn head(&self) -> Option<u64>;
     /// Sends the kept result (after the batch's `COMMIT`).
@@ -305,31 +286,21 @@ struct WorkJob<T, F> {
 impl<T, F> Job for WorkJob<T, F>
 where
     T: Send + 'static,
-    F: for<'c> FnOnce(&'c mut SqliteConnection) -> WorkFuture<'c, T> + Send + 'static,
+    F: FnOnce(&Connection) -> StoreResult<T> + Send + 'static,
 {
-    fn run<'c>(
-        &'c mut self,
-        conn: &'c mut SqliteConnection,
-    ) -> Pin<Box<dyn Future<Output = bool> + Send + 'c>> {
-        Box::pin(async move {
-            let result = match self.work.take() {
-                Some(work) => {
-                    let op = self.op;
-                    // Building the future may panic too, not only polling it.
-                    match std::panic::catch_unwind(AssertUnwindSafe(|| work(conn))) {
-                        Ok(future) => CatchPanic(future)
-                            .await
-                            .unwrap_or_else(|p| panicked(op, &*p)),
-                        Err(p) => panicked(op, &*p),
-                    }
-                }
-                // A job runs once; a second run would be a writer bug, not worth a panic.
-                None => Err(StoreError::Invalid(format!("{} ran twice", self.op))),
-            };
-            let ok = result.is_ok();
-            self.result = Some(result);
-            ok
-        })
+    fn run(&mut self, conn: &Connection) -> bool {
+        let result = match self.work.take() {
+            // A bug in one write must fail that write (rolled back like any failed job), not
+            // end the writer thread and every write after it. Unwind safety: the connection is
+            // rolled back to before the job by the caller, and the job is never run again.
+            Some(work) => std::panic::catch_unwind(AssertUnwindSafe(|| work(conn)))
+                .unwrap_or_else(|p| panicked(self.op, &*p)),
+            // A job runs once; a second run would be a writer bug, not worth a panic.
+            None => Err(StoreError::Invalid(format!("{} ran twice", self.op))),
+        };
+        let ok = result.is_ok();
+        self.result = Some(result);
+        ok
     }
 
     fn head(&self) -> Option<u64> {
@@ -352,25 +323,6 @@ where
     }
 }
 
-/// Polls a job's future, catching a panic in it: a bug in one write must fail that write
-/// (rolled back like any failed job), not end the writer thread and every write after it.
-struct CatchPanic<F>(F);
-
-impl<F: Future + Unpin> Future for CatchPanic<F> {
-    type Output = std::thread::Result<F::Output>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = &mut self.0;
-        // Unwind safety: after a panic the future is never polled again (the job is done), and
-        // the connection it borrowed is rolled back to before the job by the caller.
-        match std::panic::catch_unwind(AssertUnwindSafe(|| Pin::new(inner).poll(cx))) {
-            Ok(Poll::Pending) => Poll::Pending,
-            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
-            Err(payload) => Poll::Ready(Err(payload)),
-        }
-    }
-}
-
 /// The error a panicked job reports (the panic itself went to the panic hook, i.e. the log).
 fn panicked<T>(op: &'static str, payload: &(dyn std::any::Any + Send)) -> StoreResult<T> {
     let message = payload
@@ -383,20 +335,20 @@ fn panicked<T>(op: &'static str, payload: &(dyn std::any::Any + Send)) -> StoreR
     )))
 }
 
-/// Why a whole batch failed, shared by all its jobs (a `sqlx::Error` cannot be cloned).
+/// Why a whole batch failed, shared by all its jobs (a driver error cannot be cloned).
 struct BatchFailure {
     unavailable: bool,
-    cause: Arc<sqlx::Error>,
+    cause: Arc<BoxError>,
     writes: usize,
 }
 
 impl BatchFailure {
-    fn new(e: sqlx::Error, writes: usize) -> Self {
-        let (unavailable, cause) = match classify("group commit", e) {
+    fn new(e: rusqlite::Error, writes: usize) -> Self {
+        let (unavailable, cause) = match classify_sqlite("group commit", e) {
             StoreError::Unavailable { source, .. } => (true, source),
             StoreError::Backend { source, .. } => (false, source),
-            // classify returns only those two.
-            _ => (false, sqlx::Error::WorkerCrashed),
+            // classify_sqlite returns only those two.
+            other => (false, other.into()),
         };
         BatchFailure {
             unavailable,
@@ -408,22 +360,18 @@ impl BatchFailure {
     /// The error one job of the batch reports: unavailable or not as the cause was, with the
     /// cause as its source.
     fn error(&self, op: &'static str) -> StoreError {
-        let source = sqlx::Error::Io(std::io::Error::other(GroupCommitFailed {
+        let source = Box::new(GroupCommitFailed {
             cause: self.cause.clone(),
             writes: self.writes,
-        }));
-        if self.unavailable {
-            StoreError::Unavailable { op, source }
-        } else {
-            StoreError::Backend { op, source }
-        }
+        });
+        by_availability(op, self.unavailable, source)
     }
 }
 
 /// The source of every error a failed batch reports.
 #[derive(Debug)]
 struct GroupCommitFailed {
-    cause: Arc<sqlx::Error>,
+    cause: Arc<BoxError>,
     writes: usize,
 }
 
@@ -439,13 +387,13 @@ impl std::fmt::Display for GroupCommitFailed {
 
 impl std::error::Error for GroupCommitFailed {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.cause)
+        Some(&**self.cause)
     }
 }
 
 /// The writer thread's loop.
-async fn run(
-    mut conn: SqliteConnection,
+fn run(
+    mut conn: Connection,
     mut queue: mpsc::Receiver<Request>,
     shared: &Shared,
 ) -> StoreResult<()> {
@@ -458,7 +406,7 @@ async fn run(
         if batch.is_empty() {
             let request = match held.take() {
                 Some(request) => request,
-                None => match queue.recv().await {
+                None => match queue.blocking_recv() {
                     Some(request) => request,
                     // The store is gone and the queue is drained.
                     None => break,
@@ -467,7 +415,7 @@ async fn run(
             match request {
                 Request::Write(job) => batch.push(job),
                 Request::Lend(to) => {
-                    conn = lend(conn, to).await?;
+                    conn = lend(conn, to)?;
                     continue;
                 }
             }
@@ -481,16 +429,13 @@ async fn run(
                 Err(_) => break,
             }
         }
-        carried = run_batch(&mut conn, batch, shared).await;
+        carried = run_batch(&conn, batch, shared);
     }
-    conn.close().await.map_err(|e| classify("close", e))
+    conn.close().map_err(|(_, e)| classify_sqlite("close", e))
 }
 
 /// Hands the connection to a borrower and waits for it to come back.
-async fn lend(
-    conn: SqliteConnection,
-    to: oneshot::Sender<LentConnection>,
-) -> StoreResult<SqliteConnection> {
+fn lend(conn: Connection, to: oneshot::Sender<LentConnection>) -> StoreResult<Connection> {
     let (back, returned) = oneshot::channel();
     let lent = LentConnection {
         conn: Some(conn),
@@ -498,13 +443,13 @@ async fn lend(
     };
     // If the borrower stopped waiting, dropping the refused loan gives the connection back.
     drop(to.send(lent));
-    returned.await.map_err(|_| writer_gone("lend"))
+    returned.blocking_recv().map_err(|_| writer_gone("lend"))
 }
 
-/// Runs transaction-control statements (one or several, `;`-separated) in one round trip to
-/// the connection's thread; stops at the first that fails.
-async fn execute(conn: &mut SqliteConnection, sql: &'static str) -> Result<(), sqlx::Error> {
-    sqlx::raw_sql(sql).execute(&mut *conn).await.map(drop)
+/// Runs transaction-control statements (one or several, `;`-separated); stops at the first
+/// that fails.
+fn execute(conn: &Connection, sql: &'static str) -> Result<(), rusqlite::Error> {
+    conn.execute_batch(sql)
 }
 
 fn fail_all(jobs: Vec<Box<dyn Job>>, failure: &BatchFailure) {
@@ -514,26 +459,20 @@ fn fail_all(jobs: Vec<Box<dyn Job>>, failure: &BatchFailure) {
 }
 
 /// Runs one batch in one transaction (see the module docs); returns the jobs it did not run.
-async fn run_batch(
-    conn: &mut SqliteConnection,
-    batch: Vec<Box<dyn Job>>,
-    shared: &Shared,
-) -> Vec<Box<dyn Job>> {
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>, shared: &Shared) -> Vec<Box<dyn Job>> {
     let size = batch.len();
     // Alone, the transaction is the job's savepoint: no SAVEPOINT/RELEASE needed.
     let lone = size == 1;
     // IMMEDIATE takes the write lock now, so no statement inside can meet SQLITE_BUSY halfway
     // (only another process can hold the lock; busy_timeout makes us wait for it here).
-    // Control statements that follow each other go in one call: every call is a round trip to
-    // sqlx's connection thread, which costs more CPU than the statements themselves.
     let begin = if lone {
         "BEGIN IMMEDIATE"
     } else {
         "BEGIN IMMEDIATE; SAVEPOINT write"
     };
-    if let Err(e) = execute(conn, begin).await {
+    if let Err(e) = execute(conn, begin) {
         // In case BEGIN went through and only the SAVEPOINT failed.
-        let _ = execute(conn, "ROLLBACK").await;
+        let _ = execute(conn, "ROLLBACK");
         fail_all(batch, &BatchFailure::new(e, size));
         return Vec::new();
     }
@@ -543,12 +482,12 @@ async fn run_batch(
     let mut pending = batch.into_iter().peekable();
     while let Some(mut job) = pending.next() {
         shared.writes.fetch_add(1, Ordering::Relaxed);
-        let ok = job.run(conn).await;
+        let ok = job.run(conn);
         if lone {
             if !ok {
                 // After an error SQLite may have rolled back already; this ROLLBACK then fails
                 // with "no transaction is active", which is the state we want anyway.
-                let _ = execute(conn, "ROLLBACK").await;
+                let _ = execute(conn, "ROLLBACK");
                 job.answer();
                 return Vec::new();
             }
@@ -563,11 +502,11 @@ async fn run_batch(
             (false, true) => "ROLLBACK TO write; RELEASE write; SAVEPOINT write",
             (false, false) => "ROLLBACK TO write; RELEASE write",
         };
-        if let Err(e) = execute(conn, close).await {
+        if let Err(e) = execute(conn, close) {
             // The savepoint is gone: SQLite rolled back the whole transaction (or cannot keep
             // it). Nothing of this batch may be reported as written, and the jobs not yet run
             // must not run outside a transaction: they go to the next batch.
-            let _ = execute(conn, "ROLLBACK").await;
+            let _ = execute(conn, "ROLLBACK");
             let failure = BatchFailure::new(e, size);
             if ok {
                 job.fail(&failure);
@@ -580,16 +519,12 @@ async fn run_batch(
         }
         ran.push(job);
     }
-    commit(conn, ran, shared).await
+    commit(conn, ran, shared)
 }
 
 /// Commits the open transaction, then answers its jobs.
-async fn commit(
-    conn: &mut SqliteConnection,
-    ran: Vec<Box<dyn Job>>,
-    shared: &Shared,
-) -> Vec<Box<dyn Job>> {
-    match execute(conn, "COMMIT").await {
+fn commit(conn: &Connection, ran: Vec<Box<dyn Job>>, shared: &Shared) -> Vec<Box<dyn Job>> {
+    match execute(conn, "COMMIT") {
         Ok(()) => {
             // Before the answers: a caller that hears success and then waits for a wake-up of
             // its own seq must not miss it.
@@ -603,7 +538,7 @@ async fn commit(
         Err(e) => {
             // A failed COMMIT may leave the transaction open (SQLITE_BUSY, a deferred foreign
             // key): roll it back so that nothing of it is committed later by accident.
-            let _ = execute(conn, "ROLLBACK").await;
+            let _ = execute(conn, "ROLLBACK");
             let size = ran.len();
             fail_all(ran, &BatchFailure::new(e, size));
         }
@@ -613,11 +548,6 @@ async fn commit(
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr as _;
-
-    use sqlx::ConnectOptions as _;
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
-
     use super::*;
 
     /// A writer on a scratch database with two tables: `t` (one text column) and `child`,
@@ -625,22 +555,12 @@ mod tests {
     async fn scratch() -> (tempfile::TempDir, Writer) {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("w.db");
-        let mut conn = SqliteConnectOptions::from_str("sqlite:")
-            .unwrap()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Full)
-            .foreign_keys(true)
-            .connect()
-            .await
-            .unwrap();
-        sqlx::raw_sql(
-            "CREATE TABLE t (v TEXT PRIMARY KEY) STRICT; \
+        let conn = Connection::open(&path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+             CREATE TABLE t (v TEXT PRIMARY KEY) STRICT; \
              CREATE TABLE child (v TEXT REFERENCES t (v) DEFERRABLE INITIALLY DEFERRED) STRICT;",
         )
-        .execute(&mut conn)
-        .await
         .unwrap();
         let writer = Writer::spawn(conn, 0, &path).unwrap();
         (dir, writer)
@@ -654,23 +574,18 @@ mod tests {
     fn insert(
         v: &'static str,
         fail: bool,
-    ) -> impl for<'c> FnOnce(&'c mut SqliteConnection) -> WorkFuture<'c, ()> + Send + 'static {
+    ) -> impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static {
         move |conn| {
-            Box::pin(async move {
-                sqlx::query("INSERT INTO t (v) VALUES (?)")
-                    .bind(v)
-                    .execute(&mut *conn)
-                    .await
-                    .map_err(|e| classify("insert", e))?;
-                if fail {
-                    return Err(StoreError::Conflict {
-                        id: v.into(),
-                        expected: Some(1),
-                        actual: Some(2),
-                    });
-                }
-                Ok(())
-            })
+            conn.execute("INSERT INTO t (v) VALUES (?1)", [v])
+                .map_err(|e| classify_sqlite("insert", e))?;
+            if fail {
+                return Err(StoreError::Conflict {
+                    id: v.into(),
+                    expected: Some(1),
+                    actual: Some(2),
+                });
+            }
+            Ok(())
         }
     }
 
@@ -680,12 +595,12 @@ mod tests {
                 "read",
                 |_| None,
                 |conn| {
-                    Box::pin(async move {
-                        sqlx::query_scalar("SELECT v FROM t ORDER BY v")
-                            .fetch_all(&mut *conn)
-                            .await
-                            .map_err(|e| classify("read", e))
-                    })
+                    let mut stmt = conn
+                        .prepare("SELECT v FROM t ORDER BY v")
+                        .map_err(|e| classify_sqlite("read", e))?;
+                    stmt.query_map([], |row| row.get::<_, String>(0))
+                        .and_then(Iterator::collect)
+                        .map_err(|e| classify_sqlite("read", e))
                 },
             )
             .await
@@ -699,11 +614,9 @@ mod tests {
         let (started_tx, started) = oneshot::channel::<()>();
         let answer = writer
             .enqueue("block", no_head, move |_conn| {
-                Box::pin(async move {
-                    let _ = started_tx.send(());
-                    let _ = released.await;
-                    Ok(())
-                })
+                let _ = started_tx.send(());
+                let _ = released.blocking_recv();
+                Ok(())
             })
             .await
             .unwrap();
@@ -756,12 +669,10 @@ mod tests {
     /// Inserts `v` into `t`, then panics.
     fn insert_then_panic(
         v: &'static str,
-    ) -> impl for<'c> FnOnce(&'c mut SqliteConnection) -> WorkFuture<'c, ()> + Send + 'static {
+    ) -> impl FnOnce(&Connection) -> StoreResult<()> + Send + 'static {
         move |conn| {
-            Box::pin(async move {
-                insert(v, false)(conn).await?;
-                panic!("a bug in the write of {v}");
-            })
+            insert(v, false)(conn)?;
+            panic!("a bug in the write of {v}");
         }
     }
 
@@ -791,21 +702,11 @@ mod tests {
             "b reports its panic: {b:?}"
         );
         c.await.unwrap().unwrap();
-        // Alone in its transaction, and as the work's constructor.
+        // Alone in its transaction.
         let d = writer.write("d", no_head, insert_then_panic("d")).await;
-        assert!(matches!(&d, Err(StoreError::Invalid(_))), "{d:?}");
-        let e = writer
-            .write(
-                "e",
-                no_head,
-                |_conn: &mut SqliteConnection| -> WorkFuture<'_, ()> {
-                    panic!("a bug before the write of e")
-                },
-            )
-            .await;
         assert!(
-            matches!(&e, Err(StoreError::Invalid(m)) if m.contains("before the write of e")),
-            "{e:?}"
+            matches!(&d, Err(StoreError::Invalid(m)) if m.contains("a bug in the write of d")),
+            "{d:?}"
         );
         writer
             .write("f", no_head, insert("f", false))
@@ -826,13 +727,9 @@ mod tests {
         // Violates the deferred foreign key: the statement succeeds, the COMMIT fails.
         let orphan = writer
             .enqueue("orphan", no_head, |conn| {
-                Box::pin(async move {
-                    sqlx::query("INSERT INTO child (v) VALUES ('nobody')")
-                        .execute(&mut *conn)
-                        .await
-                        .map(drop)
-                        .map_err(|e| classify("orphan", e))
-                })
+                conn.execute("INSERT INTO child (v) VALUES ('nobody')", [])
+                    .map(drop)
+                    .map_err(|e| classify_sqlite("orphan", e))
             })
             .await
             .unwrap();
@@ -880,13 +777,9 @@ mod tests {
         // What SQLite does on a full disk: the whole transaction is rolled back under us.
         let rolled_back = writer
             .enqueue("rollback", no_head, |conn| {
-                Box::pin(async move {
-                    sqlx::query("ROLLBACK")
-                        .execute(&mut *conn)
-                        .await
-                        .map_err(|e| classify("rollback", e))?;
-                    Err(StoreError::Invalid("disk full (simulated)".into()))
-                })
+                conn.execute_batch("ROLLBACK")
+                    .map_err(|e| classify_sqlite("rollback", e))?;
+                Err(StoreError::Invalid("disk full (simulated)".into()))
             })
             .await
             .unwrap();
@@ -916,17 +809,18 @@ mod tests {
             .enqueue("b", no_head, insert("b", false))
             .await
             .unwrap();
-        let mut tx = lent.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query("INSERT INTO t (v) VALUES ('a')")
-            .execute(&mut *tx)
-            .await
+        let tx = lent
+            .get()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .unwrap();
-        tx.commit().await.unwrap();
-        // An unfinished transaction is rolled back when the loan ends.
-        let mut tx = lent.begin_with("BEGIN IMMEDIATE").await.unwrap();
-        sqlx::query("INSERT INTO t (v) VALUES ('never')")
-            .execute(&mut *tx)
-            .await
+        tx.execute("INSERT INTO t (v) VALUES ('a')", []).unwrap();
+        tx.commit().unwrap();
+        // An unfinished transaction is rolled back when it is dropped.
+        let tx = lent
+            .get()
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .unwrap();
+        tx.execute("INSERT INTO t (v) VALUES ('never')", [])
             .unwrap();
         drop(tx);
         drop(lent);
