@@ -20,7 +20,8 @@
 //! are totally ordered and each one's seqs follow the previous one's, so commit order equals seq
 //! order and the log stays gap-free. `writer.rs` explains why this is safe and why the writer
 //! runs its SQL on a `rusqlite` connection of its own (no thread hand-off per statement);
-//! `commit.rs` is a commit's statements. Readers use a small pool of sqlx
+//! `commit.rs` is a commit's statements. The hot reads run on the caller's thread on
+//! read-only rusqlite connections (`reads.rs` says why), the others on a small pool of sqlx
 //! `query_only` connections; in WAL mode each read sees a snapshot that is a prefix of the
 //! commit sequence.
 
@@ -54,6 +55,8 @@ use crate::store::{Store, StoreResult};
 mod bulk;
 /// `commit`: its statements, run by the writer thread.
 mod commit;
+/// The hot reads, on rusqlite connections of their own.
+mod reads;
 /// Group commit: the writer thread.
 mod writer;
 
@@ -72,6 +75,8 @@ const READERS: u32 = 4;
 pub struct SqliteStore {
     /// The queue to the writer thread, which owns the only connection that writes.
     writer: Writer,
+    /// The reads on every command's and notification's path, run on the caller's thread.
+    hot_reads: reads::HotReads,
     readers: SqlitePool,
     path: PathBuf,
 }
@@ -127,6 +132,7 @@ impl SqliteStore {
         let writer = Writer::spawn(writer, head, &path)?;
         Ok(SqliteStore {
             writer,
+            hot_reads: reads::HotReads::new(&path),
             readers,
             path,
         })
@@ -229,24 +235,6 @@ fn conference_from_row(row: &SqliteRow) -> StoreResult<ConferenceRecord> {
     })
 }
 
-fn event_from_row(row: &SqliteRow) -> StoreResult<StoredEvent> {
-    let get = |e| classify("decode event", e);
-    Ok(StoredEvent {
-        seq: from_sql_int("event seq", row.try_get("seq").map_err(get)?)?,
-        conference_id: row.try_get("conference_id").map_err(get)?,
-        conference_version: from_sql_int(
-            "event conference_version",
-            row.try_get("conference_version").map_err(get)?,
-        )?,
-        kind: row.try_get("kind").map_err(get)?,
-        payload: parse_json(
-            "event payload",
-            &row.try_get::<String, _>("payload").map_err(get)?,
-        )?,
-        committed_at_ms: row.try_get("committed_at_ms").map_err(get)?,
-    })
-}
-
 fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
     let get = |e| classify("decode user", e);
     Ok(UserRecord {
@@ -307,17 +295,43 @@ impl Store for SqliteStore {
     }
 
     async fn get_conference(&self, id: &str) -> StoreResult<Option<ConferenceRecord>> {
-        sqlx::query(
-            "SELECT id, kind, version, state, index_keys, live, updated_at_ms \
-             FROM conferences WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(|e| classify("get_conference", e))?
-        .as_ref()
-        .map(conference_from_row)
-        .transpose()
+        let op = "get_conference";
+        self.hot_reads.read(op, |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT id, kind, version, state, index_keys, live, updated_at_ms \
+                     FROM conferences WHERE id = ?1",
+                )
+                .and_then(|mut s| {
+                    s.query_row([id], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, i64>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, bool>(5)?,
+                            r.get::<_, i64>(6)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(|e| classify_sqlite(op, e))?;
+            let Some((id, kind, version, state, keys, live, updated_at_ms)) = row else {
+                return Ok(None);
+            };
+            let index_keys = serde_json::from_str(&keys)
+                .map_err(|e| StoreError::corrupt(format!("index_keys of conference {id}"), e))?;
+            Ok(Some(ConferenceRecord {
+                kind,
+                version: from_sql_int("conference version", version)?,
+                state: parse_json("conference state", &state)?,
+                index_keys,
+                live,
+                updated_at_ms,
+                id,
+            }))
+        })
     }
 
     async fn list_conferences(
@@ -358,16 +372,13 @@ impl Store for SqliteStore {
     }
 
     async fn read_events(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
-        let rows = sqlx::query(
+        let after = to_sql_int("after_seq", after_seq)?;
+        self.hot_reads.events(
+            "read_events",
             "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
-             FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
+             FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            params![after, sql_limit(limit)],
         )
-        .bind(to_sql_int("after_seq", after_seq)?)
-        .bind(sql_limit(limit))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(|e| classify("read_events", e))?;
-        rows.iter().map(event_from_row).collect()
     }
 
     async fn conference_events(
@@ -375,18 +386,17 @@ impl Store for SqliteStore {
         conference_id: &str,
         up_to_version: u64,
     ) -> StoreResult<Vec<StoredEvent>> {
-        let rows = sqlx::query(
+        self.hot_reads.events(
+            "conference_events",
             "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
-             FROM events WHERE conference_id = ? AND conference_version <= ? \
+             FROM events WHERE conference_id = ?1 AND conference_version <= ?2 \
              ORDER BY conference_version, seq",
+            // "Up to any version" (u64::MAX) is every event: clamp to the column's range.
+            params![
+                conference_id,
+                i64::try_from(up_to_version).unwrap_or(i64::MAX)
+            ],
         )
-        .bind(conference_id)
-        // "Up to any version" (u64::MAX) is every event: clamp to the column's range.
-        .bind(i64::try_from(up_to_version).unwrap_or(i64::MAX))
-        .fetch_all(&self.readers)
-        .await
-        .map_err(|e| classify("conference_events", e))?;
-        rows.iter().map(event_from_row).collect()
     }
 
     async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String> {
@@ -441,28 +451,37 @@ impl Store for SqliteStore {
         key: &str,
         now_ms: i64,
     ) -> StoreResult<Option<IdempotencyRecord>> {
-        let row = sqlx::query(
-            "SELECT user_id, key, request_fingerprint, response, expires_at_ms FROM idempotency \
-             WHERE user_id = ? AND key = ? AND expires_at_ms > ?",
-        )
-        .bind(user_id)
-        .bind(key)
-        .bind(now_ms)
-        .fetch_optional(&self.readers)
-        .await
-        .map_err(|e| classify("get_idempotency", e))?;
-        let Some(row) = row else { return Ok(None) };
-        let get = |e| classify("decode idempotency record", e);
-        Ok(Some(IdempotencyRecord {
-            user_id: row.try_get("user_id").map_err(get)?,
-            key: row.try_get("key").map_err(get)?,
-            request_fingerprint: row.try_get("request_fingerprint").map_err(get)?,
-            response: parse_json(
-                "idempotency response",
-                &row.try_get::<String, _>("response").map_err(get)?,
-            )?,
-            expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
-        }))
+        let op = "get_idempotency";
+        self.hot_reads.read(op, |conn| {
+            let row = conn
+                .prepare_cached(
+                    "SELECT user_id, key, request_fingerprint, response, expires_at_ms \
+                     FROM idempotency WHERE user_id = ?1 AND key = ?2 AND expires_at_ms > ?3",
+                )
+                .and_then(|mut s| {
+                    s.query_row(params![user_id, key, now_ms], |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, String>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, i64>(4)?,
+                        ))
+                    })
+                    .optional()
+                })
+                .map_err(|e| classify_sqlite(op, e))?;
+            let Some((user_id, key, request_fingerprint, response, expires_at_ms)) = row else {
+                return Ok(None);
+            };
+            Ok(Some(IdempotencyRecord {
+                user_id,
+                key,
+                request_fingerprint,
+                response: parse_json("idempotency response", &response)?,
+                expires_at_ms,
+            }))
+        })
     }
 
     async fn purge_expired(&self, now_ms: i64, limit: u32) -> StoreResult<u64> {
