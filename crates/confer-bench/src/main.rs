@@ -38,7 +38,7 @@ use confer_bench::{
     preload::{PreloadSpec, Preloaded, PreloadedAgent, StoreTarget, preload},
     report::{Report, Row, Target, fmt_num},
     server::ConferServer,
-    workload::{REST_SUCCESS_BODY, grpc_removal, login_all, rest_removal},
+    workload::{REST_SUCCESS_BODY, grpc_removal, grpc_sign_in_all, login_all, rest_removal},
 };
 use http::Method;
 
@@ -638,6 +638,7 @@ async fn main_runs(
     );
     let grpc_canned = CannedReply::from_reply(&real);
     let agents = pool.take(cap);
+    grpc_sign_in_all(server.grpc, &agents).await?;
     let requests = grpc_requests(&agents, cap)?;
     let plan = load::spread(requests, settings.connections);
     let baseline_plan = plan.clone();

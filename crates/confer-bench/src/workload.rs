@@ -8,7 +8,6 @@ use anyhow::Context as _;
 use base64::Engine as _;
 use bytes::{BufMut as _, Bytes, BytesMut};
 use http::Method;
-use prost::Message as _;
 
 use crate::{
     load::{PlannedRequest, Protocol, headers, request_once},
@@ -68,9 +67,7 @@ pub async fn login(addr: SocketAddr, agent: &PreloadedAgent) -> anyhow::Result<G
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .unwrap_or(1);
-        // Spread the retries, so that the fleet does not come back all at once.
-        let jitter = u64::from(jitter_byte()) * 4;
-        tokio::time::sleep(std::time::Duration::from_millis(wait * 1000 + jitter)).await;
+        pause_before_retry(wait).await;
         reply = request_once(Protocol::Http1, addr, Method::GET, &request).await?;
     }
     anyhow::ensure!(
@@ -102,25 +99,92 @@ pub async fn login(addr: SocketAddr, agent: &PreloadedAgent) -> anyhow::Result<G
     })
 }
 
-/// Logs in every agent, at most 8 at a time.
+/// Waits `seconds` (what the server asked for), plus up to a second of jitter, so that a fleet
+/// told to come back does not come back all at once.
+async fn pause_before_retry(seconds: u64) {
+    let jitter = u64::from(jitter_byte()) * 4;
+    tokio::time::sleep(std::time::Duration::from_millis(seconds * 1000 + jitter)).await;
+}
+
+/// Signs an agent in over gRPC before its removals are measured, as a client's first call
+/// does: `GetCall` with its Basic credentials, which the server verifies (argon2) once and then
+/// caches. A fleet doing this at once fills the password verifiers, and the server answers
+/// UNAVAILABLE ("try again in 1 s"): this client waits and tries again, as a client should,
+/// instead of counting its first removals as failures.
+pub async fn grpc_sign_in(addr: SocketAddr, agent: &PreloadedAgent) -> anyhow::Result<()> {
+    let call = agent
+        .calls
+        .first()
+        .with_context(|| format!("{} has no call to read", agent.username))?;
+    let message = confer_model::proto::GetCallRequest {
+        call_id: call.call_id.clone(),
+    };
+    let request = grpc_request(agent, "/confer.v1.CallService/GetCall", &message)?;
+    let status = |reply: &crate::load::Reply| {
+        reply
+            .trailers
+            .get("grpc-status")
+            .or_else(|| reply.headers.get("grpc-status"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let mut reply = request_once(Protocol::Grpc, addr, Method::POST, &request).await?;
+    for _ in 0..LOGIN_ATTEMPTS {
+        if status(&reply).as_deref() != Some("14") {
+            break;
+        }
+        pause_before_retry(1).await;
+        reply = request_once(Protocol::Grpc, addr, Method::POST, &request).await?;
+    }
+    anyhow::ensure!(
+        status(&reply).as_deref() == Some("0"),
+        "gRPC sign-in of {} on {addr}: HTTP {}, grpc-status {:?}",
+        agent.username,
+        reply.status,
+        status(&reply)
+    );
+    Ok(())
+}
+
+/// Runs `each` for every agent, at most 8 at a time; the results in the agents' order.
+async fn for_every_agent<T, F, Fut>(agents: &[&PreloadedAgent], each: F) -> anyhow::Result<Vec<T>>
+where
+    T: Send + 'static,
+    F: Fn(PreloadedAgent) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+{
+    let mut results = Vec::with_capacity(agents.len());
+    for chunk in agents.chunks(8) {
+        let running: Vec<_> = chunk
+            .iter()
+            .map(|agent| tokio::spawn(each((*agent).clone())))
+            .collect();
+        for task in running {
+            results.push(task.await??);
+        }
+    }
+    Ok(results)
+}
+
+/// Signs every agent in over gRPC ([`grpc_sign_in`]).
+pub async fn grpc_sign_in_all(addr: SocketAddr, agents: &[&PreloadedAgent]) -> anyhow::Result<()> {
+    for_every_agent(agents, move |agent| async move {
+        grpc_sign_in(addr, &agent).await
+    })
+    .await
+    .map(drop)
+}
+
+/// Logs in every agent ([`login`]).
 pub async fn login_all(
     addr: SocketAddr,
     agents: &[&PreloadedAgent],
 ) -> anyhow::Result<Vec<GwsSession>> {
-    let mut sessions = Vec::with_capacity(agents.len());
-    for chunk in agents.chunks(8) {
-        let logins: Vec<_> = chunk
-            .iter()
-            .map(|agent| {
-                let agent = (*agent).clone();
-                tokio::spawn(async move { login(addr, &agent).await })
-            })
-            .collect();
-        for login in logins {
-            sessions.push(login.await??);
-        }
-    }
-    Ok(sessions)
+    for_every_agent(
+        agents,
+        move |agent| async move { login(addr, &agent).await },
+    )
+    .await
 }
 
 /// `POST /api/v2/me/calls/{id}` `RemoveParticipantFromConference`, with the session cookie and
@@ -164,9 +228,18 @@ pub fn grpc_removal(
         call_id: call.call_id.clone(),
         participant: call.participant.clone(),
     };
+    grpc_request(agent, GRPC_REMOVE_PATH, &message)
+}
+
+/// A unary gRPC call to `path` carrying `message`, with the agent's Basic credentials.
+fn grpc_request(
+    agent: &PreloadedAgent,
+    path: &str,
+    message: &impl prost::Message,
+) -> anyhow::Result<PlannedRequest> {
     let auth = basic_auth(&agent.username, &agent.password);
     Ok(PlannedRequest {
-        path: GRPC_REMOVE_PATH.to_owned(),
+        path: path.to_owned(),
         headers: headers([
             ("content-type", "application/grpc"),
             ("te", "trailers"),
