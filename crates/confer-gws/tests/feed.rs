@@ -39,6 +39,11 @@ async fn two_nodes_render_the_same_notifications_with_the_same_seqs() {
     // Node A follows the log from before the removals.
     let (node_a, tailer_a) = Feed::start(feed_on(&store)).await.expect("feed a");
     let engine = Engine::new(store.clone(), Metrics::new());
+    // Node C is the engine's own node: it renders each commit's first event from the state the
+    // engine decided on (its cache), where A and B replay the conference from the log.
+    let (node_c, tailer_c) = Feed::start(feed_on(&store).with_cache(engine.cache().clone()))
+        .await
+        .expect("feed c");
     let agent1 = demo::demo_actor("test_consult").expect("demo user");
     let owner = demo::demo_actor("agent15000").expect("demo user");
     engine
@@ -82,6 +87,15 @@ async fn two_nodes_render_the_same_notifications_with_the_same_seqs() {
     .expect("node A catches up")
     .expect("head watch");
     let from_memory = node_a.read_after(head_seq(start), 100).await.expect("read");
+    let mut head = node_c.head();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        head.wait_for(|h| *h >= head_seq(end)),
+    )
+    .await
+    .expect("node C catches up")
+    .expect("head watch");
+    let from_engine_cache = node_c.read_after(head_seq(start), 100).await.expect("read");
 
     // Node B starts afterwards: it holds nothing in memory and renders from the log.
     let (node_b, tailer_b) = Feed::start(feed_on(&store)).await.expect("feed b");
@@ -89,6 +103,7 @@ async fn two_nodes_render_the_same_notifications_with_the_same_seqs() {
     let from_log = node_b.read_after(head_seq(start), 100).await.expect("read");
 
     assert_eq!(wire(&from_memory), wire(&from_log));
+    assert_eq!(wire(&from_engine_cache), wire(&from_log));
     // 2 for test_consult and 3 for chat_consult (removal), 1 for chat_consult (completion),
     // 1 each for agent15000 and agent15002 (voice).
     let per_event: Vec<u64> = from_log.iter().map(|e| e.seq / SLOTS_PER_EVENT).collect();
@@ -113,4 +128,5 @@ async fn two_nodes_render_the_same_notifications_with_the_same_seqs() {
     }
     tailer_a.abort();
     tailer_b.abort();
+    tailer_c.abort();
 }
