@@ -32,7 +32,6 @@ use confer_core::Conference;
 
 /// A cached conference: as last committed by this node (or read from the store), and as it was
 /// before that commit.
-#[derive(Clone)]
 struct Entry {
     current: Arc<Conference>,
     previous: Option<Arc<Conference>>,
@@ -91,6 +90,14 @@ impl ConferenceCache {
             .flatten()
             .find(|c| c.version == version)
             .cloned()
+    }
+
+    /// The state `event_version` applies to (the conference at the version before it), when
+    /// this node still holds it: how a notification feed renders the first event of a commit
+    /// this node made without replaying the conference from the store.
+    pub fn state_before(&self, key: &str, event_version: u64) -> Option<Conference> {
+        let before = event_version.checked_sub(1)?;
+        self.at_version(key, before).map(Arc::unwrap_or_clone)
     }
 
     /// Remembers `conference`, read from the store, unless a newer state is known already.

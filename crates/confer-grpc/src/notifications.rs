@@ -58,13 +58,8 @@ impl Feed {
             .states
             .remove(id)
             .filter(|state| state.version + 1 == event.version)
-            .or_else(|| {
-                // The first event of a commit this node made: the engine kept what it decided
-                // on, so nothing needs replaying from the store.
-                let before = event.version.checked_sub(1)?;
-                let cached = self.app.engine.cache().at_version(id, before)?;
-                Some(Arc::unwrap_or_clone(cached))
-            });
+            // The first event of a commit this node made: the engine kept what it decided on.
+            .or_else(|| self.app.engine.cache().state_before(id, event.version));
         let after = match known {
             Some(before) => apply(Some(before), event)?,
             None if event.version == 1 => apply(None, event)?,

@@ -166,12 +166,7 @@ impl Renderer {
             .map
             .remove(id)
             .filter(|state| state.version.checked_add(1) == Some(event.version))
-            .or_else(|| {
-                // The first event of a commit this node made: the engine kept what it decided on.
-                let before = event.version.checked_sub(1)?;
-                let cache = self.committed.as_ref()?;
-                Some(Arc::unwrap_or_clone(cache.at_version(key, before)?))
-            });
+            .or_else(|| self.committed.as_ref()?.state_before(key, event.version));
         let after = if cached.is_some() || event.version == 1 {
             apply(cached, event).map_err(|source| FeedError::Replay { seq, source })?
         } else {

@@ -215,24 +215,45 @@ async fn head_seq_on(conn: &mut SqliteConnection) -> StoreResult<u64> {
     from_sql_int("event_head.seq", seq)
 }
 
+/// A conference row as read, before decoding (shared by the sqlx and rusqlite readers).
+struct ConferenceRow {
+    id: String,
+    kind: String,
+    version: i64,
+    state: String,
+    index_keys: String,
+    live: bool,
+    updated_at_ms: i64,
+}
+
+impl ConferenceRow {
+    fn into_record(self) -> StoreResult<ConferenceRecord> {
+        let index_keys = serde_json::from_str(&self.index_keys)
+            .map_err(|e| StoreError::corrupt(format!("index_keys of conference {}", self.id), e))?;
+        Ok(ConferenceRecord {
+            kind: self.kind,
+            version: from_sql_int("conference version", self.version)?,
+            state: parse_json("conference state", &self.state)?,
+            index_keys,
+            live: self.live,
+            updated_at_ms: self.updated_at_ms,
+            id: self.id,
+        })
+    }
+}
+
 fn conference_from_row(row: &SqliteRow) -> StoreResult<ConferenceRecord> {
     let get = |e| classify("decode conference", e);
-    let id: String = row.try_get("id").map_err(get)?;
-    let keys_text: String = row.try_get("index_keys").map_err(get)?;
-    let index_keys = serde_json::from_str(&keys_text)
-        .map_err(|e| StoreError::corrupt(format!("index_keys of conference {id}"), e))?;
-    Ok(ConferenceRecord {
+    ConferenceRow {
+        id: row.try_get("id").map_err(get)?,
         kind: row.try_get("kind").map_err(get)?,
-        version: from_sql_int("conference version", row.try_get("version").map_err(get)?)?,
-        state: parse_json(
-            "conference state",
-            &row.try_get::<String, _>("state").map_err(get)?,
-        )?,
-        index_keys,
+        version: row.try_get("version").map_err(get)?,
+        state: row.try_get("state").map_err(get)?,
+        index_keys: row.try_get("index_keys").map_err(get)?,
         live: row.try_get("live").map_err(get)?,
         updated_at_ms: row.try_get("updated_at_ms").map_err(get)?,
-        id,
-    })
+    }
+    .into_record()
 }
 
 fn user_from_row(row: &SqliteRow) -> StoreResult<UserRecord> {
@@ -258,30 +279,22 @@ const COMETD_SESSION_SELECT: &str = "SELECT client_id, principal, principal_key,
      (SELECT json_group_array(json_array(pattern, since)) FROM \
         (SELECT pattern, since FROM cometd_subscriptions s \
          WHERE s.client_id = cometd_sessions.client_id ORDER BY since, pattern)) AS subscriptions \
-     FROM cometd_sessions WHERE client_id = ?";
+     FROM cometd_sessions WHERE client_id = ?1";
 
 fn cometd_session_from_row(row: &SqliteRow) -> StoreResult<CometdSessionRecord> {
     let get = |e| classify("decode CometD session", e);
-    let int = |name: &'static str| -> StoreResult<u64> {
-        from_sql_int(name, row.try_get::<i64, _>(name).map_err(get)?)
-    };
-    Ok(CometdSessionRecord {
+    CometdRow {
         client_id: row.try_get("client_id").map_err(get)?,
-        principal: parse_json(
-            "CometD principal",
-            &row.try_get::<String, _>("principal").map_err(get)?,
-        )?,
+        principal: row.try_get("principal").map_err(get)?,
         principal_key: row.try_get("principal_key").map_err(get)?,
-        subscriptions: parse_cometd_subscriptions(&parse_json(
-            "CometD subscriptions",
-            &row.try_get::<String, _>("subscriptions").map_err(get)?,
-        )?)?,
         ack: row.try_get("ack").map_err(get)?,
-        cursor: int("cursor_seq")?,
+        cursor_seq: row.try_get("cursor_seq").map_err(get)?,
         connected: row.try_get("connected").map_err(get)?,
-        last_connect_ms: int("last_connect_ms")?,
-        expires_at_ms: int("expires_at_ms")?,
-    })
+        last_connect_ms: row.try_get("last_connect_ms").map_err(get)?,
+        expires_at_ms: row.try_get("expires_at_ms").map_err(get)?,
+        subscriptions: row.try_get("subscriptions").map_err(get)?,
+    }
+    .into_record()
 }
 
 #[async_trait]
@@ -297,40 +310,27 @@ impl Store for SqliteStore {
     async fn get_conference(&self, id: &str) -> StoreResult<Option<ConferenceRecord>> {
         let op = "get_conference";
         self.hot_reads.read(op, |conn| {
-            let row = conn
-                .prepare_cached(
-                    "SELECT id, kind, version, state, index_keys, live, updated_at_ms \
-                     FROM conferences WHERE id = ?1",
-                )
-                .and_then(|mut s| {
-                    s.query_row([id], |r| {
-                        Ok((
-                            r.get::<_, String>(0)?,
-                            r.get::<_, String>(1)?,
-                            r.get::<_, i64>(2)?,
-                            r.get::<_, String>(3)?,
-                            r.get::<_, String>(4)?,
-                            r.get::<_, bool>(5)?,
-                            r.get::<_, i64>(6)?,
-                        ))
+            conn.prepare_cached(
+                "SELECT id, kind, version, state, index_keys, live, updated_at_ms \
+                 FROM conferences WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok(ConferenceRow {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        version: r.get(2)?,
+                        state: r.get(3)?,
+                        index_keys: r.get(4)?,
+                        live: r.get(5)?,
+                        updated_at_ms: r.get(6)?,
                     })
-                    .optional()
                 })
-                .map_err(|e| classify_sqlite(op, e))?;
-            let Some((id, kind, version, state, keys, live, updated_at_ms)) = row else {
-                return Ok(None);
-            };
-            let index_keys = serde_json::from_str(&keys)
-                .map_err(|e| StoreError::corrupt(format!("index_keys of conference {id}"), e))?;
-            Ok(Some(ConferenceRecord {
-                kind,
-                version: from_sql_int("conference version", version)?,
-                state: parse_json("conference state", &state)?,
-                index_keys,
-                live,
-                updated_at_ms,
-                id,
-            }))
+                .optional()
+            })
+            .map_err(|e| classify_sqlite(op, e))?
+            .map(ConferenceRow::into_record)
+            .transpose()
         })
     }
 
@@ -661,7 +661,7 @@ impl Store for SqliteStore {
                 // Still the writer: nothing can change the session between the update and
                 // this read.
                 let row = conn
-                    .prepare_cached(&COMETD_SESSION_SELECT.replace('?', "?1"))
+                    .prepare_cached(COMETD_SESSION_SELECT)
                     .and_then(|mut s| {
                         s.query_row([&client_id], |r| {
                             Ok(CometdRow {
@@ -850,7 +850,7 @@ fn create_cometd_session_on(
     Ok(true)
 }
 
-/// A CometD session row as the writer reads it back, decoded like the readers' rows.
+/// A CometD session row as read, before decoding (shared by the sqlx readers and the writer).
 struct CometdRow {
     client_id: String,
     principal: String,
