@@ -35,6 +35,7 @@ const BENCHES: [(&str, &[&str]); 2] = [
             "baseline",
             "store_growth",
             "storage",
+            "retention",
             "postgres",
             "two_node",
         ],

@@ -46,6 +46,8 @@ pub struct ServeConfig {
     /// Most conferences kept in memory for deciding commands and rendering notifications
     /// (`crate::cache`); 0 turns the cache off.
     pub cached_conferences: usize,
+    /// How long the store keeps what it no longer needs (`crate::retention`).
+    pub retention: Retention,
     /// What a request may ask of the domain: id and text lengths, participants per conference.
     pub limits: Limits,
     /// What one notification client may hold: subscriptions per session, sessions per user.
@@ -65,6 +67,24 @@ pub enum LogFormat {
     Text,
     /// One JSON object per line, for log collectors.
     Json,
+}
+
+/// How long the store keeps what it no longer needs. Idempotency records keep their own 24 h.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// A conference's events are pruned once it has not changed for this long (its current
+    /// state is kept as the base of later events). A notification client can resume from at
+    /// most this far back.
+    pub events: Duration,
+    /// An ended conference is deleted, with its events, once it has not changed for this long.
+    pub ended_conferences: Duration,
+}
+
+impl Retention {
+    pub const DEFAULT: Retention = Retention {
+        events: Duration::from_secs(7 * 24 * 3600),
+        ended_conferences: Duration::from_secs(7 * 24 * 3600),
+    };
 }
 
 /// What one notification client may hold (CometD; gRPC `Subscribe` streams end with their
@@ -149,6 +169,8 @@ pub struct ConfigFile {
     pub max_chat_messages: Option<usize>,
     pub cometd_max_subscriptions: Option<usize>,
     pub cometd_max_sessions_per_user: Option<usize>,
+    pub event_retention_secs: Option<u64>,
+    pub ended_conference_retention_secs: Option<u64>,
     pub header_read_timeout_secs: Option<u64>,
     pub max_connections: Option<usize>,
     pub max_connections_per_address: Option<usize>,
@@ -231,6 +253,14 @@ pub struct ServeArgs {
     /// store stays the authority); 0 turns the cache off [default: 65536]
     #[arg(long, env = "CONFER_CACHED_CONFERENCES")]
     pub cached_conferences: Option<usize>,
+    /// Seconds a conference's events are kept after its last change, and so how far back a
+    /// notification client can resume from [default: 604800, 7 days]
+    #[arg(long, env = "CONFER_EVENT_RETENTION_SECS")]
+    pub event_retention_secs: Option<u64>,
+    /// Seconds an ended conference is kept (readable, listed) after it ended [default: 604800,
+    /// 7 days]
+    #[arg(long, env = "CONFER_ENDED_CONFERENCE_RETENTION_SECS")]
+    pub ended_conference_retention_secs: Option<u64>,
     /// Longest id a request may carry, in bytes [default: 256]
     #[arg(long, env = "CONFER_MAX_ID_BYTES")]
     pub max_id_bytes: Option<usize>,
@@ -334,6 +364,25 @@ impl ServeArgs {
                 .cached_conferences
                 .or(file.cached_conferences)
                 .unwrap_or(DEFAULT_CACHED_CONFERENCES),
+            retention: {
+                let secs = |flag: Option<u64>, file: Option<u64>, default: Duration| {
+                    flag.or(file)
+                        .map_or(default, Duration::from_secs)
+                        .max(Duration::from_secs(1))
+                };
+                Retention {
+                    events: secs(
+                        self.event_retention_secs,
+                        file.event_retention_secs,
+                        Retention::DEFAULT.events,
+                    ),
+                    ended_conferences: secs(
+                        self.ended_conference_retention_secs,
+                        file.ended_conference_retention_secs,
+                        Retention::DEFAULT.ended_conferences,
+                    ),
+                }
+            },
             limits: Limits {
                 max_id_bytes: self
                     .max_id_bytes

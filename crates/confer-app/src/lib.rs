@@ -8,7 +8,9 @@ pub mod config;
 pub mod demo;
 pub mod engine;
 pub mod health;
+pub mod history;
 pub mod metrics;
+pub mod retention;
 pub mod store;
 pub mod telemetry;
 pub mod users;
@@ -81,7 +83,7 @@ impl App {
         if let KeySource::File(path) = source {
             spawn_key_reloader(&app, path);
         }
-        spawn_idempotency_pruner(&app, PRUNE_EVERY);
+        retention::spawn_pruner(&app);
         Ok(app)
     }
 }
@@ -123,51 +125,6 @@ fn spawn_key_reloader(app: &Arc<App>, path: std::path::PathBuf) {
             if let Some(keys) = watch.changed() {
                 tracing::info!(signing = %keys.current().id(), keys = keys.keys().len(), "session keys reloaded");
                 app.auth.set_keys(keys);
-            }
-        }
-    });
-}
-
-/// How often expired idempotency records are deleted.
-pub const PRUNE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
-
-/// Expired idempotency records deleted in one store call.
-const PRUNE_PAGE: u32 = 1000;
-
-/// Deletes every idempotency record expired at `now_ms` (their 24 h are over: a replay would
-/// not find them anyway), a page at a time so that commits run between pages; returns how many.
-pub async fn purge_expired_idempotency(
-    store: &dyn Store,
-    now_ms: i64,
-    page: u32,
-) -> Result<u64, confer_store::StoreError> {
-    let mut purged = 0;
-    loop {
-        let deleted = store.purge_expired(now_ms, page).await?;
-        purged += deleted;
-        if deleted < u64::from(page) {
-            return Ok(purged);
-        }
-        tokio::task::yield_now().await;
-    }
-}
-
-/// Purges expired idempotency records every `every`, for as long as the app lives: without it
-/// the table grows by one row per keyed request for ever. Every node may run it (a purge is
-/// idempotent).
-fn spawn_idempotency_pruner(app: &Arc<App>, every: std::time::Duration) {
-    let weak = Arc::downgrade(app);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(app) = weak.upgrade() else { return };
-            let now = engine::now().millis();
-            match purge_expired_idempotency(app.store.as_ref(), now, PRUNE_PAGE).await {
-                Ok(0) => {}
-                Ok(purged) => tracing::debug!(purged, "expired idempotency records deleted"),
-                Err(error) => tracing::warn!(%error, "cannot delete expired idempotency records"),
             }
         }
     });

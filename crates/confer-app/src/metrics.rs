@@ -46,6 +46,10 @@ pub struct Metrics {
     pub notification_subscribers: Gauge,
     pub notification_delivery_lag_seconds: Histogram,
     pub store_commit_conflicts: Counter,
+    /// Events deleted by retention (`crate::retention`).
+    pub pruned_events: Counter,
+    /// Ended conferences deleted by retention.
+    pub pruned_conferences: Counter,
 }
 
 fn latency_buckets() -> impl Iterator<Item = f64> {
@@ -96,6 +100,18 @@ impl Metrics {
             "Commits retried because another writer changed the conference first",
             store_commit_conflicts.clone(),
         );
+        let pruned_events = Counter::default();
+        registry.register(
+            "pruned_events",
+            "Events deleted from the log by retention (--event-retention-secs)",
+            pruned_events.clone(),
+        );
+        let pruned_conferences = Counter::default();
+        registry.register(
+            "pruned_conferences",
+            "Ended conferences deleted by retention (--ended-conference-retention-secs)",
+            pruned_conferences.clone(),
+        );
         Arc::new(Self {
             registry,
             requests,
@@ -104,6 +120,8 @@ impl Metrics {
             notification_subscribers,
             notification_delivery_lag_seconds,
             store_commit_conflicts,
+            pruned_events,
+            pruned_conferences,
         })
     }
 

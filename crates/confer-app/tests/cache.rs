@@ -84,9 +84,10 @@ async fn a_success_on_a_stale_cached_state_conflicts_and_is_refused(store: Arc<d
         "{again:?}"
     );
     let removals = store
-        .conference_events(demo::VOICE_CALL_ID, u64::MAX)
+        .conference_history(demo::VOICE_CALL_ID, u64::MAX)
         .await
         .unwrap()
+        .events
         .into_iter()
         .filter(|e| e.kind.contains("Removed"))
         .count();

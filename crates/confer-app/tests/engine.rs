@@ -127,9 +127,10 @@ async fn racing_removers_exactly_one_wins(app: Arc<App>) {
     assert_eq!(won, 1, "exactly one removal succeeds");
     let removals = app
         .store
-        .conference_events(demo::VOICE_CALL_ID, u64::MAX)
+        .conference_history(demo::VOICE_CALL_ID, u64::MAX)
         .await
         .unwrap()
+        .events
         .into_iter()
         .filter(|e| e.kind.contains("Removed"))
         .count();

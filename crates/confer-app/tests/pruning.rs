@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use confer_app::purge_expired_idempotency;
+use confer_app::retention::purge_expired_idempotency;
 use confer_store::{Commit, ConferenceRecord, IdempotencyRecord, Store};
 use serde_json::json;
 

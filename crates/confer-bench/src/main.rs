@@ -13,6 +13,8 @@
 //!   open loop at half of its measured maximum, for the p99 target;
 //! * `store_growth`, `storage`: the REST removal as the store grows, bytes on disk per stored
 //!   conference, resident memory per stored conference;
+//! * `retention`: bytes on disk over a long open-loop removal run with a short retention window
+//!   (`--event-retention-secs`), which must stay flat;
 //! * `postgres`, `two_node`: the REST removal on PostgreSQL (a scratch schema, dropped at the
 //!   end), through one node and through two nodes sharing it.
 //!
@@ -50,7 +52,7 @@ const USAGE: &str =
 const CALLS_PER_AGENT: usize = 100;
 /// An upper bound on removals per second on a small machine: how many calls a closed-loop run
 /// may need (more would only cost preload and login time).
-const MAX_EXPECTED_RATE: f64 = 4_000.0;
+const MAX_EXPECTED_RATE: f64 = 10_000.0;
 
 /// The same for a bare baseline, which answers far faster: its plan repeats the real plan's
 /// requests (it does not look at them) up to this rate times the run's time.
@@ -61,6 +63,10 @@ const TARGET_RATIO_TO_LIMIT: f64 = 0.5;
 const TARGET_P99_AT_HALF_MS: f64 = 5.0;
 const TARGET_BYTES_PER_CONFERENCE: f64 = 4096.0;
 const TARGET_GROWTH_RATIO: f64 = 0.8;
+const TARGET_RSS_MB: f64 = 300.0;
+const TARGET_STARTUP_S: f64 = 2.0;
+/// Bytes on disk at the end of the retention run over the figure after its first window.
+const TARGET_DISK_GROWTH: f64 = 1.10;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -278,6 +284,16 @@ async fn bench(settings: &Settings) -> anyhow::Result<Report> {
         report.rows.extend(growth_rows(settings, &growth));
         report.write(&settings.out)?;
     }
+    if settings.wants("retention") {
+        match retention_run(settings).await {
+            Ok(rows) => report.rows.extend(rows),
+            Err(error) => report.push(
+                Row::new("retention", "bytes on disk with a short retention window")
+                    .param("outcome", format!("failed: {error:#}")),
+            ),
+        }
+        report.write(&settings.out)?;
+    }
     // The SQLite figure to set PostgreSQL's beside: the same store size when measured.
     let sqlite_rest_ops = growth
         .iter()
@@ -449,6 +465,10 @@ struct GrowthPoint {
     cpu_us_per_op: f64,
     /// Store files after the preload (SQLite: database, WAL and shared memory).
     disk_bytes: u64,
+    /// Conferences the run changed (each removal is on a call of its own).
+    worked_on: u64,
+    /// From spawning `confer serve` to its listening banner (`None`: not timed).
+    startup_s: Option<f64>,
     preload_s: f64,
     /// The warmup this point ran with (shorter than the settings' on a small store).
     warmup_s: f64,
@@ -497,7 +517,9 @@ async fn main_runs(
     let dir = tempfile::tempdir()?;
     let preloaded = preload_logged(&sqlite_spec(dir.path(), n)).await?;
     let disk_bytes = dir_bytes(dir.path())?;
+    let starting = Instant::now();
     let server = ConferServer::start(&["--data-dir", &dir.path().to_string_lossy()])?;
+    let startup_s = starting.elapsed().as_secs_f64();
     say(format!("confer serve on {} conferences: {server:?}", n));
     let mut pool = CallPool::new(&preloaded);
     let cap = settings.closed_loop_cap().min(n * 3 / 10);
@@ -689,10 +711,12 @@ async fn main_runs(
     server.stop()?;
     let point = GrowthPoint {
         conferences: n,
+        worked_on: rest.measured + rest.warmup_ok,
         rest,
         rss_bytes,
         cpu_us_per_op: rest_cpu,
         disk_bytes,
+        startup_s: Some(startup_s),
         preload_s: preloaded.elapsed.as_secs_f64(),
         warmup_s: settings.warmup.as_secs_f64(),
     };
@@ -704,7 +728,9 @@ async fn growth_point(settings: &Settings, n: usize) -> anyhow::Result<GrowthPoi
     let dir = tempfile::tempdir()?;
     let preloaded = preload_logged(&sqlite_spec(dir.path(), n)).await?;
     let disk_bytes = dir_bytes(dir.path())?;
+    let starting = Instant::now();
     let server = ConferServer::start(&["--data-dir", &dir.path().to_string_lossy()])?;
+    let startup_s = starting.elapsed().as_secs_f64();
     let cap = settings.closed_loop_cap().min(n * 9 / 10);
     // Calls spread over the whole store: every k-th agent, not the first ones only.
     let needed_agents = cap.div_ceil(CALLS_PER_AGENT).max(1);
@@ -729,10 +755,12 @@ async fn growth_point(settings: &Settings, n: usize) -> anyhow::Result<GrowthPoi
     server.stop()?;
     Ok(GrowthPoint {
         conferences: n,
+        worked_on: rest.measured + rest.warmup_ok,
         rest,
         rss_bytes,
         cpu_us_per_op,
         disk_bytes,
+        startup_s: Some(startup_s),
         preload_s: preloaded.elapsed.as_secs_f64(),
         warmup_s: options.warmup.as_secs_f64(),
     })
@@ -752,8 +780,12 @@ fn growth_rows(settings: &Settings, points: &[GrowthPoint]) -> Vec<Row> {
         .param("warmup_s", point.warmup_s)
         .param("preload_s", (point.preload_s * 10.0).round() / 10.0)
         .metric("conferences", point.conferences as f64)
+        .metric("conferences_worked_on", point.worked_on as f64)
         .metric("rss_bytes", point.rss_bytes as f64)
         .metric("server_cpu_us_per_op", point.cpu_us_per_op);
+        if let Some(startup_s) = point.startup_s {
+            row = row.metric("startup_s", startup_s);
+        }
         if let Some(first) = smallest.filter(|s| s.conferences < point.conferences) {
             let ratio = point.rest.ops_per_s() / first.rest.ops_per_s();
             row = row.metric("ratio_to_smallest", ratio);
@@ -772,6 +804,53 @@ fn growth_rows(settings: &Settings, points: &[GrowthPoint]) -> Vec<Row> {
             }
         }
         rows.push(row);
+        // The memory and start-up targets are set at 1,000,000 stored conferences.
+        if point.conferences >= 1_000_000 {
+            rows.push(
+                Row::new(
+                    "storage",
+                    format!(
+                        "server resident memory at {} conferences",
+                        point.conferences
+                    ),
+                )
+                .param("store", "sqlite")
+                .param("how", "RSS of confer serve after the REST run")
+                .metric("conferences", point.conferences as f64)
+                .metric("conferences_worked_on", point.worked_on as f64)
+                .metric("rss_bytes", point.rss_bytes as f64)
+                .target(Target::below(
+                    &format!(
+                        "resident memory < 300 MB with {} stored conferences, {} worked on",
+                        point.conferences, point.worked_on
+                    ),
+                    point.rss_bytes as f64 / 1e6,
+                    TARGET_RSS_MB,
+                    "MB",
+                )),
+            );
+            if let Some(startup_s) = point.startup_s {
+                rows.push(
+                    Row::new(
+                        "storage",
+                        format!("start-up at {} conferences", point.conferences),
+                    )
+                    .param("store", "sqlite")
+                    .param("how", "from spawning confer serve to its listening banner")
+                    .metric("conferences", point.conferences as f64)
+                    .metric("startup_s", startup_s)
+                    .target(Target::below(
+                        &format!(
+                            "start-up < 2 s with {} stored conferences",
+                            point.conferences
+                        ),
+                        startup_s,
+                        TARGET_STARTUP_S,
+                        "s",
+                    )),
+                );
+            }
+        }
         let per_conference = point.disk_bytes as f64 / point.conferences as f64;
         rows.push(
             Row::new(
@@ -824,6 +903,186 @@ fn growth_rows(settings: &Settings, points: &[GrowthPoint]) -> Vec<Row> {
         );
     }
     rows
+}
+
+/// The retention run's shape: a long open-loop removal run with a short retention window.
+struct RetentionPlan {
+    conferences: usize,
+    retention: Duration,
+    run: Duration,
+    sample_every: Duration,
+    rate_per_s: f64,
+}
+
+impl RetentionPlan {
+    fn of(settings: &Settings) -> RetentionPlan {
+        if settings.quick {
+            RetentionPlan {
+                conferences: 100_000,
+                retention: Duration::from_secs(10),
+                run: Duration::from_secs(60),
+                sample_every: Duration::from_secs(5),
+                rate_per_s: 500.0,
+            }
+        } else {
+            // The figure: ten minutes with retention set to one minute.
+            RetentionPlan {
+                conferences: 1_000_000,
+                retention: Duration::from_secs(60),
+                run: Duration::from_secs(600),
+                sample_every: Duration::from_secs(10),
+                rate_per_s: 500.0,
+            }
+        }
+    }
+}
+
+/// Bytes on disk over a long removal run with a short retention window: the store's files
+/// must stop growing once pruning keeps pace (the preload's events and every removal's
+/// event are pruned one window after they were written).
+async fn retention_run(settings: &Settings) -> anyhow::Result<Vec<Row>> {
+    let plan = RetentionPlan::of(settings);
+    let dir = tempfile::tempdir()?;
+    let preloaded = preload_logged(&sqlite_spec(dir.path(), plan.conferences)).await?;
+    let retention_secs = plan.retention.as_secs().to_string();
+    let server = ConferServer::start(&[
+        "--data-dir",
+        &dir.path().to_string_lossy(),
+        "--event-retention-secs",
+        &retention_secs,
+        "--ended-conference-retention-secs",
+        &retention_secs,
+    ])?;
+    // A little more than the schedule needs, so the run ends on time, not on running out.
+    let needed = (plan.rate_per_s * plan.run.as_secs_f64() * 1.02) as usize + 16;
+    let agents = CallPool::new(&preloaded).take(needed);
+    let requests = rest_requests(server.rest, &agents, needed).await?;
+    anyhow::ensure!(
+        requests.len() >= needed,
+        "the store has {} removable calls, the run needs {needed}",
+        requests.len()
+    );
+    let mut options = settings.load_options(Protocol::Http1, vec![server.rest]);
+    options.warmup = Duration::ZERO;
+    options.duration = plan.run;
+    options.rate_per_s = Some(plan.rate_per_s);
+
+    // Sample the store's files while the run goes.
+    let samples = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(f64, u64)>::new()));
+    let sampler = {
+        let samples = samples.clone();
+        let sampled_dir = dir.path().to_path_buf();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let mut tick = tokio::time::interval(plan.sample_every);
+            loop {
+                tick.tick().await;
+                if let Ok(bytes) = dir_bytes(&sampled_dir) {
+                    samples
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .push((started.elapsed().as_secs_f64(), bytes));
+                }
+            }
+        })
+    };
+    let cpu = CpuWatch::start(&[server.pid()]);
+    let result = load::run(load::spread(requests, settings.connections), &options).await?;
+    let cpu_us_per_op = cpu.per_request_us(&result);
+    sampler.abort();
+    summary("REST removal with a short retention window", &result);
+    let rss_bytes = server.rss_bytes()?;
+    let metrics = fetch_metrics(server.rest).await.unwrap_or_default();
+    server.stop()?;
+    let samples = samples
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    let window = plan.retention.as_secs_f64();
+    let at_first_window = samples
+        .iter()
+        .find(|(t, _)| *t >= window)
+        .map(|(_, bytes)| *bytes);
+    let at_end = samples.last().map(|(_, bytes)| *bytes);
+    let peak = samples.iter().map(|(_, bytes)| *bytes).max();
+    let mut row = load_row(
+        "retention",
+        &format!(
+            "bytes on disk over a {} s removal run, retention {} s",
+            plan.run.as_secs(),
+            plan.retention.as_secs()
+        ),
+        &result,
+        settings,
+    )
+    .param("store", "sqlite")
+    .param("conferences", plan.conferences)
+    .param("rate_per_s", plan.rate_per_s)
+    .param("duration_s", plan.run.as_secs_f64())
+    .param("retention_s", window)
+    .param(
+        "samples",
+        samples
+            .iter()
+            .map(|(t, bytes)| format!("{:.0}s:{}", t, bytes))
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+    .metric("rss_bytes", rss_bytes as f64)
+    .metric("server_cpu_us_per_op", cpu_us_per_op)
+    .metric(
+        "pruned_events",
+        metric_value(&metrics, "confer_pruned_events_total"),
+    );
+    match (at_first_window, at_end) {
+        (Some(first), Some(end)) => {
+            let growth = end as f64 / first as f64;
+            row = row
+                .metric("bytes_at_first_window", first as f64)
+                .metric("bytes_at_end", end as f64)
+                .metric("bytes_peak", peak.unwrap_or(end) as f64)
+                .metric("end_over_first_window", growth)
+                .target(if result.ok() {
+                    Target::below(
+                        "bytes on disk at the end within 10% of the figure after the first retention window",
+                        growth,
+                        TARGET_DISK_GROWTH,
+                        "×",
+                    )
+                } else {
+                    Target::unjudged("bytes on disk stay flat", "the run failed")
+                });
+        }
+        _ => {
+            row = row.target(Target::unjudged(
+                "bytes on disk stay flat",
+                "the run ended before its first retention window",
+            ));
+        }
+    }
+    Ok(vec![row])
+}
+
+/// `GET /metrics`, as text.
+async fn fetch_metrics(rest: SocketAddr) -> anyhow::Result<String> {
+    let request = PlannedRequest {
+        path: "/metrics".to_owned(),
+        headers: http::HeaderMap::new(),
+        body: Bytes::new(),
+    };
+    let reply = request_once(Protocol::Http1, rest, Method::GET, &request).await?;
+    Ok(String::from_utf8_lossy(&reply.body).into_owned())
+}
+
+/// The value of an unlabelled sample in Prometheus text (0 when absent).
+fn metric_value(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            (key == name).then(|| value.trim().parse().ok()).flatten()
+        })
+        .unwrap_or(0.0)
 }
 
 /// The REST removal on PostgreSQL through one node, then two nodes on the same schema.

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use confer_app::{auth::AuthError, engine::EngineError};
+use confer_app::{auth::AuthError, engine::EngineError, history::HistoryError};
 use confer_core::{DomainError, ErrorKind, GrpcCode};
 use tonic::{Code, Status};
 use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
@@ -46,10 +46,37 @@ pub enum ApiError {
     /// A stored conference or event does not read back.
     #[error("a stored event does not read back: {0}")]
     Corrupt(String),
+    /// `Subscribe` resumed from further back than the log keeps (its retention window).
+    #[error(
+        "the event log no longer holds the events after seq {after_seq}: the oldest it keeps is {oldest}; read the current state, then subscribe without after_seq"
+    )]
+    Pruned { after_seq: u64, oldest: u64 },
+    /// The stream fell behind the retention window: what it was about to render was pruned.
+    #[error("{0}; read the current state, then subscribe without after_seq")]
+    FellBehind(HistoryError),
     /// New ids need the OS random source (its error, as text: `getrandom`'s error type is not a
     /// `std` error without that crate's `std` feature).
     #[error("no OS randomness: {0}")]
     Randomness(String),
+}
+
+impl From<HistoryError> for ApiError {
+    fn from(error: HistoryError) -> Self {
+        match error {
+            HistoryError::Store(error) => ApiError::Store(error),
+            pruned @ HistoryError::Pruned { .. } => ApiError::FellBehind(pruned),
+            other => ApiError::Corrupt(format!("{other}: {}", source_text(&other))),
+        }
+    }
+}
+
+/// The innermost cause's text, for a message that names what actually went wrong.
+fn source_text(error: &dyn std::error::Error) -> String {
+    let mut cause = error;
+    while let Some(next) = cause.source() {
+        cause = next;
+    }
+    cause.to_string()
 }
 
 impl ApiError {
@@ -122,6 +149,9 @@ impl From<ApiError> for Status {
                 Status::internal("the user record does not read back")
             }
             ApiError::DeadlineExceeded => Status::deadline_exceeded(error.to_string()),
+            ApiError::Pruned { .. } | ApiError::FellBehind(_) => {
+                Status::out_of_range(error.to_string())
+            }
             ApiError::ShuttingDown => Status::unavailable(error.to_string()),
         }
     }

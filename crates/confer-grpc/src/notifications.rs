@@ -14,7 +14,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use confer_core::{Actor, Audience, Change, Conference, Event, apply, recipients, replay};
+use confer_core::{Actor, Audience, Change, Conference, Event, apply, recipients};
 use confer_model::proto::{self, notification::Payload};
 use confer_store::StoredEvent;
 use tokio_stream::Stream;
@@ -63,28 +63,15 @@ impl Feed {
         let after = match known {
             Some(before) => apply(Some(before), event)?,
             None if event.version == 1 => apply(None, event)?,
-            // First sight of this conference mid-log (or a gap): rebuild it from its own events.
-            // The log's `conference_version` is the version of the whole commit, so the commit's
-            // later events come along; the events' own versions say where to stop.
+            // First sight of this conference mid-log (or a gap): rebuild it from the store.
             None => {
-                let history = self
-                    .app
-                    .store
-                    .conference_events(&stored.conference_id, stored.conference_version)
-                    .await?;
-                let mut events = Vec::with_capacity(history.len());
-                for stored in &history {
-                    let earlier = parse_event(stored)?;
-                    if earlier.version <= event.version {
-                        events.push(earlier);
-                    }
-                }
-                replay(&events)?.ok_or_else(|| {
-                    ApiError::Corrupt(format!(
-                        "conference {id} has no events up to {}",
-                        event.version
-                    ))
-                })?
+                confer_app::history::state_after(
+                    self.app.store.as_ref(),
+                    id,
+                    stored.conference_version,
+                    event,
+                )
+                .await?
             }
         };
         if self.states.len() >= CACHED_CONFERENCES {
@@ -174,9 +161,7 @@ impl Feed {
 }
 
 fn parse_event(stored: &StoredEvent) -> Result<Event, ApiError> {
-    serde_json::from_value(stored.payload.clone()).map_err(|error| {
-        ApiError::Corrupt(format!("event {} does not read back: {error}", stored.seq))
-    })
+    Ok(confer_app::history::parse_event(stored)?)
 }
 
 /// Counts the stream in `confer_notification_subscribers` while it is open; dropping the stream
@@ -283,6 +268,17 @@ fn stream(
                 .await
                 .map_err(|error| Status::from(ApiError::from(error)))?;
             if events.is_empty() {
+                // Nothing after the cursor while the head is past it: pruned (the head is read
+                // first, so what it counts was committed before the second read).
+                let head = feed.app.store.head_seq().await.map_err(|error| Status::from(ApiError::from(error)))?;
+                if head > cursor
+                    && feed.app.store.read_events(cursor, 1).await.map_err(|error| Status::from(ApiError::from(error)))?.is_empty()
+                {
+                    Err(Status::from(ApiError::Pruned {
+                        after_seq: cursor,
+                        oldest: head + 1,
+                    }))?;
+                }
                 let deadline_passed = async {
                     match deadline {
                         Some(at) => tokio::time::sleep_until(at).await,
@@ -307,6 +303,16 @@ fn stream(
                     Err(Status::from(ApiError::ShuttingDown))?;
                 }
                 continue;
+            }
+            // The log has no gaps but the prefix retention prunes: a missing seq means the
+            // caller resumed from further back than the log keeps.
+            if let Some(first) = events.first()
+                && first.seq > cursor + 1
+            {
+                Err(Status::from(ApiError::Pruned {
+                    after_seq: cursor,
+                    oldest: first.seq,
+                }))?;
             }
             for stored in events {
                 let notifications = feed

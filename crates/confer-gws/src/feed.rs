@@ -35,8 +35,9 @@ use std::{
 
 use bayeux::{Audience, ChannelName, LogEntry, LogError, MAX_SEQ, MessageLog, NewMessage};
 use confer_app::cache::ConferenceCache;
+use confer_app::history::{self, HistoryError};
 use confer_core::{
-    Change, Conference, DomainError, Event, EventKind, UserId, apply, recipients, replay,
+    Change, Conference, DomainError, Event, EventKind, UserId, apply, recipients,
     view::{ChatViewer, call_view, chat_messages, chat_view},
 };
 use confer_model::{gws_chat::ChatNotificationType, gws_voice::CallNotificationType};
@@ -99,6 +100,12 @@ pub enum FeedError {
         seq: u64,
         #[source]
         source: DomainError,
+    },
+    #[error("the state before event {seq} cannot be rebuilt")]
+    History {
+        seq: u64,
+        #[source]
+        source: HistoryError,
     },
     #[error("event {seq} is beyond the largest store seq notifications can number")]
     SeqExhausted { seq: u64 },
@@ -170,34 +177,11 @@ impl Renderer {
         let after = if cached.is_some() || event.version == 1 {
             apply(cached, event).map_err(|source| FeedError::Replay { seq, source })?
         } else {
-            // The log records each event with the version its whole commit reached, so read up
-            // to that commit and keep the events up to this one's own version.
-            let stored = self
-                .store
-                .conference_events(id, commit_version.max(event.version))
-                .await?;
-            let mut events = Vec::with_capacity(stored.len());
-            for stored in stored {
-                let earlier =
-                    serde_json::from_value::<Event>(stored.payload).map_err(|source| {
-                        FeedError::Corrupt {
-                            seq: stored.seq,
-                            source,
-                        }
-                    })?;
-                if earlier.version <= event.version {
-                    events.push(earlier);
-                }
-            }
-            replay(&events)
-                .map_err(|source| FeedError::Replay { seq, source })?
-                .ok_or(FeedError::Replay {
-                    seq,
-                    source: DomainError::EventDoesNotApply {
-                        id: event.conference_id.clone(),
-                        version: event.version,
-                        reason: "the conference has no events".into(),
-                    },
+            history::state_after(self.store.as_ref(), key, commit_version, event)
+                .await
+                .map_err(|source| match source {
+                    HistoryError::Store(error) => FeedError::Store(error),
+                    source => FeedError::History { seq, source },
                 })?
         };
         states.put(key, after.clone());
@@ -421,10 +405,19 @@ impl Feed {
                 .read_events(cursor, PAGE)
                 .await
                 .map_err(unavailable)?;
+            // The log has no gaps but the prefix retention prunes: a missing seq means this
+            // reader is older than what is kept (the session then starts over).
+            let truncated = |oldest: u64| LogError::Truncated {
+                after,
+                oldest: entry_seq(oldest, 0),
+            };
             if events.is_empty() {
-                break;
+                return Err(truncated(until));
             }
             for stored in events {
+                if stored.seq > cursor + 1 {
+                    return Err(truncated(stored.seq.min(until)));
+                }
                 if stored.seq >= until {
                     break 'pages;
                 }

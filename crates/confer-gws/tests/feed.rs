@@ -130,3 +130,77 @@ async fn two_nodes_render_the_same_notifications_with_the_same_seqs() {
     tailer_b.abort();
     tailer_c.abort();
 }
+
+/// A session's cursor from before what the store still keeps: the feed says so
+/// (`Truncated`, which Bayeux answers with `402::messages_lost` and a new handshake) instead of
+/// silently skipping to what is left; after the prune, new events still render, from the base
+/// the store kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cursor_older_than_the_retained_log_is_truncated() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.expect("store"));
+    confer_app::demo::load(store.as_ref()).await.expect("demo");
+    let start = store.head_seq().await.expect("head");
+    let engine = Engine::new(store.clone(), Metrics::new());
+    let owner = demo::demo_actor("agent15000").expect("demo user");
+    let remove = |participant: &str| Command::RemoveParticipantFromCall {
+        call: demo::VOICE_CALL_ID.into(),
+        participant: participant.into(),
+    };
+    engine
+        .execute(&owner, remove("15001"), None)
+        .await
+        .expect("voice removal");
+
+    // Started after the removal: its ring does not hold it, so it reads the store.
+    let (node, tailer) = Feed::start(feed_on(&store)).await.expect("feed");
+    let before_prune = node.read_after(head_seq(start), 100).await.expect("read");
+    assert_eq!(before_prune.len(), 2, "agent15000 and agent15002 are told");
+
+    let far_future = confer_app::engine::now().millis() + 3_600_000;
+    let retention = confer_app::config::Retention {
+        events: Duration::from_secs(1),
+        ended_conferences: Duration::from_secs(1),
+    };
+    let pruned = confer_app::retention::prune(store.as_ref(), retention, far_future)
+        .await
+        .expect("prune");
+    assert!(pruned.events > start, "{pruned:?}");
+    match node.read_after(head_seq(start), 100).await {
+        Err(bayeux::LogError::Truncated { after, .. }) => assert_eq!(after, head_seq(start)),
+        other => panic!("expected Truncated, got {other:?}"),
+    }
+
+    // A new change renders from the base the prune kept, as the engine's own node renders it
+    // from the state it decided on.
+    let (witness, witness_tailer) = Feed::start(feed_on(&store).with_cache(engine.cache().clone()))
+        .await
+        .expect("witness");
+    let head = store.head_seq().await.expect("head");
+    engine
+        .execute(&owner, remove("15002"), None)
+        .await
+        .expect("second removal");
+    let mut watch = node.head();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        watch.wait_for(|h| *h >= head_seq(head + 1)),
+    )
+    .await
+    .expect("the node renders the new event")
+    .expect("head watch");
+    let rendered = node.read_after(head_seq(head), 100).await.expect("read");
+    assert!(!rendered.is_empty());
+    let mut watch = witness.head();
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        watch.wait_for(|h| *h >= head_seq(head + 1)),
+    )
+    .await
+    .expect("the witness renders the new event")
+    .expect("head watch");
+    let expected = witness.read_after(head_seq(head), 100).await.expect("read");
+    assert_eq!(wire(&rendered), wire(&expected));
+    tailer.abort();
+    witness_tailer.abort();
+}

@@ -14,6 +14,14 @@
 //! `read_events(cursor, limit)`, advance, repeat; [`Store::subscribe_wakeups`] says when to
 //! look again, and a missed wake-up loses nothing. How each backend keeps the promise is
 //! described in [`sqlite`] and [`postgres`] and in the crate's README.
+//!
+//! # Retention
+//! The log does not grow for ever: [`Store::prune_history`] drops the events of conferences
+//! that have not changed for a while (keeping each one's state at that point as the base its
+//! later events apply to), and [`Store::prune_ended`] drops ended conferences with their events.
+//! Pruning only ever removes a prefix of each conference's events, so the log keeps its order,
+//! and a reader whose cursor is older than what is left sees a gap at its start: that is how
+//! a resume from a pruned position is told (there are no other gaps).
 
 pub mod bulk;
 mod codec;
@@ -31,7 +39,8 @@ pub use error::StoreError;
 pub use postgres::{PgStore, PgStoreOptions};
 pub use records::{
     CometdConnect, CometdSessionRecord, CometdSubscription, Commit, CommitOutcome,
-    ConferenceRecord, IdempotencyRecord, NewEvent, StoredEvent, UserRecord,
+    ConferenceHistory, ConferenceRecord, GroupCommitStats, HistoryBase, IdempotencyRecord,
+    NewEvent, PruneProgress, StoredEvent, UserRecord,
 };
 pub use sqlite::SqliteStore;
 pub use store::{CometdSessionChange, Store, StoreResult};

@@ -32,6 +32,11 @@ pub(crate) const SQLITE: &[Migration] = &[
         name: "cometd_sessions_by_principal",
         sql: include_str!("../migrations/sqlite/0003_cometd_sessions_by_principal.sql"),
     },
+    Migration {
+        version: 4,
+        name: "retention",
+        sql: include_str!("../migrations/sqlite/0004_retention.sql"),
+    },
 ];
 
 pub(crate) const POSTGRES: &[Migration] = &[
@@ -49,6 +54,11 @@ pub(crate) const POSTGRES: &[Migration] = &[
         version: 3,
         name: "cometd_sessions_by_principal",
         sql: include_str!("../migrations/postgres/0003_cometd_sessions_by_principal.sql"),
+    },
+    Migration {
+        version: 4,
+        name: "retention",
+        sql: include_str!("../migrations/postgres/0004_retention.sql"),
     },
 ];
 

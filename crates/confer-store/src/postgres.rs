@@ -20,11 +20,12 @@
 //! UPDATE, the index keys, the idempotency record) runs *before* the allocation, so the lock is
 //! held for one statement plus the COMMIT.
 //!
-//! **Cost:** commits that append events are serialized on that row for the duration of one
-//! statement plus COMMIT, including its WAL flush, so their throughput is bounded by roughly
-//! `1 / (statement + commit latency)`, whatever the pool size (commits without events do not
-//! touch the row). The rest of each transaction (conference row, index keys, idempotency) still
-//! runs in parallel. An advisory transaction lock would serialize the same way.
+//! **Cost, and group commit:** transactions that append events are serialized on that row for
+//! one statement plus COMMIT, including its WAL flush: roughly `1 / (statement + commit
+//! latency)` transactions per second, whatever the pool size or the number of nodes. So commits
+//! do not get a transaction each: the store's commit task (`postgres/group.rs`) sends every
+//! commit waiting on this node as one transaction of a few set-based statements, and the row's
+//! cost is paid per batch. Two nodes take turns on it per batch.
 //!
 //! # Wake-ups
 //! The same statement queues `pg_notify(channel, last_seq)`, which PostgreSQL delivers only if
@@ -59,19 +60,21 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::codec::{
-    check_cometd_session, check_commit, check_user, from_sql_int, json_text, now_ms,
-    parse_cometd_subscriptions, sql_limit, to_sql_int,
+    check_cometd_session, check_user, from_sql_int, parse_cometd_subscriptions, sql_limit,
+    to_sql_int,
 };
 use crate::error::{StoreError, classify, is_unique_violation};
 use crate::migrations;
 use crate::records::{
-    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
-    StoredEvent, UserRecord,
+    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceHistory, ConferenceRecord,
+    HistoryBase, IdempotencyRecord, PruneProgress, StoredEvent, UserRecord,
 };
 use crate::store::{CometdSessionChange, Store, StoreResult};
 
 /// Bulk loading (`PgStore::bulk_load`), in its own file.
 mod bulk;
+/// Commits: group commit and the single commit it falls back to.
+mod group;
 
 /// How to connect. `PgStoreOptions::new(url)` gives the defaults.
 #[derive(Clone)]
@@ -123,6 +126,7 @@ impl PgStoreOptions {
 /// The PostgreSQL store. Connect with [`PgStore::connect`] or [`PgStore::connect_with`].
 pub struct PgStore {
     pool: PgPool,
+    group: group::GroupCommit,
     wakeups: Arc<watch::Sender<u64>>,
     channel: String,
     sessions: Arc<SessionAnnouncements>,
@@ -270,6 +274,7 @@ impl PgStore {
         ));
 
         Ok(PgStore {
+            group: group::GroupCommit::start(pool.clone(), channel.clone()),
             pool,
             wakeups,
             channel,
@@ -281,7 +286,13 @@ impl PgStore {
     /// Stops listening and closes the pool, waiting for running operations.
     pub async fn close(&self) {
         self.listener.abort();
+        self.group.stop();
         self.pool.close().await;
+    }
+
+    /// How much group commit has grouped so far (a batch of one counts as a transaction).
+    pub fn group_commit_stats(&self) -> crate::records::GroupCommitStats {
+        self.group.stats()
     }
 
     /// The NOTIFY channel this store uses.
@@ -528,145 +539,7 @@ impl Store for PgStore {
     }
 
     async fn commit(&self, commit: Commit) -> StoreResult<CommitOutcome> {
-        let checked = check_commit(&commit)?;
-        let c = &commit.conference;
-        let n_events = to_sql_int("event count", commit.events.len() as u64)?;
-        let kinds: Vec<&str> = commit.events.iter().map(|e| e.kind.as_str()).collect();
-        let payloads: Vec<String> = commit
-            .events
-            .iter()
-            .map(|e| json_text(&e.payload))
-            .collect();
-        let op = "commit";
-
-        let mut tx = self.pool.begin().await.map_err(|e| classify(op, e))?;
-
-        // 1. The conference row, conditional on the expected version (or on absence). A
-        // concurrent writer of the same row waits here for the first one's COMMIT, then finds
-        // the version changed and gets 0 rows: exactly one of them wins.
-        let row_query = match checked.expected {
-            None => sqlx::query(
-                "INSERT INTO conferences (id, kind, version, state, index_keys, live, updated_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (id) DO NOTHING",
-            ),
-            Some(_) => sqlx::query(
-                "UPDATE conferences SET kind = $2, version = $3, state = $4, index_keys = $5, \
-                 live = $6, updated_at_ms = $7 WHERE id = $1 AND version = $8",
-            ),
-        }
-        .bind(&c.id)
-        .bind(&c.kind)
-        .bind(checked.version)
-        .bind(Json(&c.state))
-        .bind(&c.index_keys)
-        .bind(c.live)
-        .bind(c.updated_at_ms);
-        let row_query = match checked.expected {
-            Some(expected) => row_query.bind(expected),
-            None => row_query,
-        };
-        let changed = row_query
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?
-            .rows_affected();
-        if changed == 0 {
-            let actual: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM conferences WHERE id = $1")
-                    .bind(&c.id)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err(|e| classify(op, e))?;
-            // Dropping `tx` rolls back.
-            return Err(StoreError::Conflict {
-                id: c.id.clone(),
-                expected: commit.expected_version,
-                actual: actual
-                    .map(|v| from_sql_int("conference version", v))
-                    .transpose()?,
-            });
-        }
-
-        // 2. Index keys: delete the ones no longer listed and add the new ones in one
-        // statement (they touch disjoint rows); unchanged keys are not rewritten.
-        sqlx::query(
-            "WITH gone AS (DELETE FROM conference_index \
-                 WHERE conference_id = $1 AND NOT (key = ANY($2::text[]))) \
-             INSERT INTO conference_index (key, conference_id) \
-             SELECT DISTINCT k, $1 FROM unnest($2::text[]) AS k ON CONFLICT DO NOTHING",
-        )
-        .bind(&c.id)
-        .bind(&c.index_keys)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| classify(op, e))?;
-
-        // 3. The idempotency record, replacing only an expired one. A concurrent insert of the
-        // same key waits for the first transaction and then finds it unexpired: 0 rows.
-        if let Some(idem) = &commit.idempotency {
-            let stored = sqlx::query(
-                "INSERT INTO idempotency (user_id, key, request_fingerprint, response, expires_at_ms) \
-                 VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT (user_id, key) DO UPDATE SET \
-                 request_fingerprint = EXCLUDED.request_fingerprint, response = EXCLUDED.response, \
-                 expires_at_ms = EXCLUDED.expires_at_ms \
-                 WHERE idempotency.expires_at_ms <= $6",
-            )
-            .bind(&idem.user_id)
-            .bind(&idem.key)
-            .bind(&idem.request_fingerprint)
-            .bind(Json(&idem.response))
-            .bind(idem.expires_at_ms)
-            .bind(now_ms())
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?
-            .rows_affected();
-            if stored == 0 {
-                return Err(StoreError::IdempotencyKeyInUse {
-                    user_id: idem.user_id.clone(),
-                    key: idem.key.clone(),
-                });
-            }
-        }
-
-        // 4. Last statement before COMMIT: take the head row lock, allocate the seqs, insert the
-        // events and queue the wake-up. See the module docs for why this order matters.
-        let outcome = if commit.events.is_empty() {
-            let head = head_seq_on_tx(&mut tx).await?;
-            CommitOutcome {
-                first_seq: head + 1,
-                last_seq: head,
-            }
-        } else {
-            let last: i64 = sqlx::query_scalar(
-                "WITH head AS ( \
-                     UPDATE event_head SET seq = seq + $1 WHERE id = 1 \
-                     RETURNING seq, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS at \
-                 ), ins AS ( \
-                     INSERT INTO events \
-                         (seq, conference_id, conference_version, kind, payload, committed_at_ms) \
-                     SELECT head.seq - $1 + e.ord, $2, $3, e.kind, e.payload::jsonb, head.at \
-                     FROM head, unnest($4::text[], $5::text[]) WITH ORDINALITY AS e(kind, payload, ord) \
-                 ) \
-                 SELECT head.seq FROM head, pg_notify($6, head.seq::text) AS n",
-            )
-            .bind(n_events)
-            .bind(&c.id)
-            .bind(checked.version)
-            .bind(&kinds)
-            .bind(&payloads)
-            .bind(&self.channel)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(|e| classify(op, e))?;
-            CommitOutcome {
-                first_seq: from_sql_int("event seq", last - n_events + 1)?,
-                last_seq: from_sql_int("event seq", last)?,
-            }
-        };
-
-        tx.commit().await.map_err(|e| classify(op, e))?;
+        let outcome = self.group.commit(commit).await?;
         // Our own commits wake local readers without the NOTIFY round trip.
         raise(&self.wakeups, outcome.last_seq);
         Ok(outcome)
@@ -685,23 +558,145 @@ impl Store for PgStore {
         rows.iter().map(event_from_row).collect()
     }
 
-    async fn conference_events(
+    async fn conference_history(
         &self,
         conference_id: &str,
         up_to_version: u64,
-    ) -> StoreResult<Vec<StoredEvent>> {
+    ) -> StoreResult<ConferenceHistory> {
+        let op = "conference_history";
+        // One statement, so one snapshot for the base and the events (a prune committed
+        // between two reads would leave events the base already includes, or a base without
+        // the events after it), and one round trip: the base's row first (`part` 0, its version
+        // in `seq`, its state in `payload`), then the events.
         let rows = sqlx::query(
-            "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
+            "SELECT 0 AS part, s.version AS seq, NULL::text AS conference_id, \
+                 NULL::bigint AS conference_version, NULL::text AS kind, \
+                 CASE WHEN s.version = c.version THEN c.state ELSE s.base_state END AS payload, \
+                 NULL::bigint AS committed_at_ms \
+             FROM conference_log_starts s JOIN conferences c ON c.id = s.conference_id \
+             WHERE s.conference_id = $1 \
+             UNION ALL \
+             SELECT 1, seq, conference_id, conference_version, kind, payload, committed_at_ms \
              FROM events WHERE conference_id = $1 AND conference_version <= $2 \
-             ORDER BY conference_version, seq",
+             ORDER BY part, conference_version, seq",
         )
         .bind(conference_id)
         // "Up to any version" (u64::MAX) is every event: clamp to the column's range.
         .bind(i64::try_from(up_to_version).unwrap_or(i64::MAX))
         .fetch_all(&self.pool)
         .await
-        .map_err(|e| classify("conference_events", e))?;
-        rows.iter().map(event_from_row).collect()
+        .map_err(|e| classify(op, e))?;
+        let get = |e| classify("decode conference history", e);
+        let mut history = ConferenceHistory::default();
+        for row in &rows {
+            let part: i32 = row.try_get("part").map_err(get)?;
+            if part == 1 {
+                history.events.push(event_from_row(row)?);
+                continue;
+            }
+            let version: i64 = row.try_get("seq").map_err(get)?;
+            let state: Option<Json<Value>> = row.try_get("payload").map_err(get)?;
+            let Some(Json(state)) = state else {
+                return Err(StoreError::Corrupt {
+                    what: format!(
+                        "conference {conference_id} starts its log after version {version} but \
+                         has no state for it"
+                    ),
+                    source: None,
+                });
+            };
+            history.base = Some(HistoryBase {
+                version: from_sql_int("conference log start", version)?,
+                state,
+            });
+        }
+        Ok(history)
+    }
+
+    async fn prune_history(
+        &self,
+        unchanged_before_ms: i64,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<PruneProgress> {
+        let op = "prune_history";
+        // The log is in commit order, so its old events come first: read a page from the
+        // cursor and stop at the first recent one.
+        let page: Vec<(i64, String, i64)> = sqlx::query_as(
+            "SELECT seq, conference_id, committed_at_ms FROM events WHERE seq > $1 \
+             ORDER BY seq LIMIT $2",
+        )
+        .bind(to_sql_int("after_seq", after_seq)?)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|e| classify(op, e))?;
+        let mut progress = PruneProgress::default();
+        let mut ids: Vec<String> = Vec::new();
+        for (seq, conference_id, committed_at_ms) in page {
+            if committed_at_ms >= unchanged_before_ms {
+                break;
+            }
+            progress.scanned_to = Some(from_sql_int("event seq", seq)?);
+            ids.push(conference_id);
+        }
+        if ids.is_empty() {
+            return Ok(progress);
+        }
+        ids.sort_unstable();
+        ids.dedup();
+        // One statement: lock the conferences still unchanged since the cutoff (in id order,
+        // so that two nodes pruning at once cannot deadlock; a commit on one of them waits, or
+        // went first and moved `updated_at_ms`, which the lock re-checks), delete their events
+        // and make each one's current state the base later events apply to.
+        let (conferences, events): (i64, i64) = sqlx::query_as(
+            "WITH locked AS ( \
+                 SELECT id, version FROM conferences WHERE id = ANY($1) AND updated_at_ms < $2 \
+                 ORDER BY id FOR UPDATE \
+             ), gone AS ( \
+                 DELETE FROM events e USING locked l \
+                 WHERE e.conference_id = ANY($1) AND e.conference_id = l.id \
+                     AND e.conference_version <= l.version \
+                 RETURNING e.conference_id \
+             ), starts AS ( \
+                 INSERT INTO conference_log_starts (conference_id, version, base_state) \
+                 SELECT id, version, NULL FROM locked WHERE id IN (SELECT conference_id FROM gone) \
+                 ON CONFLICT (conference_id) DO UPDATE SET version = EXCLUDED.version, \
+                     base_state = NULL \
+             ) \
+             SELECT (SELECT count(DISTINCT conference_id) FROM gone), (SELECT count(*) FROM gone)",
+        )
+        .bind(&ids)
+        .bind(unchanged_before_ms)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| classify(op, e))?;
+        progress.conferences = from_sql_int("pruned conferences", conferences)?;
+        progress.events = from_sql_int("pruned events", events)?;
+        Ok(progress)
+    }
+
+    async fn prune_ended(&self, ended_before_ms: i64, limit: u32) -> StoreResult<u64> {
+        // Listing keys go by the foreign key's cascade; events have no foreign key (the log
+        // outlives nothing else), so they go explicitly.
+        let deleted: i64 = sqlx::query_scalar(
+            "WITH doomed AS ( \
+                 SELECT id FROM conferences WHERE NOT live AND updated_at_ms < $1 \
+                 ORDER BY updated_at_ms LIMIT $2 FOR UPDATE SKIP LOCKED \
+             ), events_gone AS ( \
+                 DELETE FROM events WHERE conference_id = ANY(ARRAY(SELECT id FROM doomed)) \
+             ), gone AS ( \
+                 DELETE FROM conferences WHERE id = ANY(ARRAY(SELECT id FROM doomed)) \
+                 RETURNING 1 \
+             ) \
+             SELECT count(*) FROM gone",
+        )
+        .bind(ended_before_ms)
+        .bind(i64::from(limit))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(|e| classify("prune_ended", e))?;
+        from_sql_int("pruned conferences", deleted)
     }
 
     async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String> {

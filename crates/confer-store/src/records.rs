@@ -112,6 +112,48 @@ impl CommitOutcome {
     }
 }
 
+/// What rebuilding a conference's state at a version needs: where its retained log starts and
+/// its events from there ([`Store::conference_history`](crate::Store::conference_history)).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ConferenceHistory {
+    /// `None` while the conference's log is whole (replay from its first event). `Some` once its
+    /// early events were pruned ([`Store::prune_history`](crate::Store::prune_history)): the
+    /// state its retained events apply to.
+    pub base: Option<HistoryBase>,
+    /// The retained events up to the version asked for, in version order.
+    pub events: Vec<StoredEvent>,
+}
+
+/// A conference's state at the version its retained log starts after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryBase {
+    pub version: u64,
+    pub state: Value,
+}
+
+/// How far one [`Store::prune_history`](crate::Store::prune_history) call got.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PruneProgress {
+    /// The last seq it looked at (the next call starts after it); `None` when it found no event
+    /// old enough after the cursor: the pass is over.
+    pub scanned_to: Option<u64>,
+    /// Conferences whose early history it pruned.
+    pub conferences: u64,
+    /// Events it deleted.
+    pub events: u64,
+}
+
+/// How much group commit has grouped so far (`SqliteStore::group_commit_stats`,
+/// `PgStore::group_commit_stats`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GroupCommitStats {
+    /// Write transactions run (each committed with one durable flush, or rolled back).
+    pub transactions: u64,
+    /// Writes run in those transactions (commits and other writes, including the ones that
+    /// failed on their own and were rolled back).
+    pub writes: u64,
+}
+
 /// One subscription of a CometD session: a channel pattern and the log position it was made at
 /// (only entries after `since` are delivered through it).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -46,8 +46,8 @@ use rusqlite::{OptionalExtension as _, params};
 use crate::error::{StoreError, classify, classify_sqlite, is_sqlite_unique_violation};
 use crate::migrations;
 use crate::records::{
-    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
-    StoredEvent, UserRecord,
+    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceHistory, ConferenceRecord,
+    IdempotencyRecord, PruneProgress, StoredEvent, UserRecord,
 };
 use crate::store::{Store, StoreResult};
 
@@ -57,11 +57,13 @@ mod bulk;
 mod commit;
 /// The hot reads, on rusqlite connections of their own.
 mod reads;
+/// Retention: the prunes, run by the writer thread.
+mod retention;
 /// Group commit: the writer thread.
 mod writer;
 
+pub use crate::records::GroupCommitStats;
 use commit::PreparedCommit;
-pub use writer::GroupCommitStats;
 use writer::Writer;
 
 /// File name of the database inside the data directory.
@@ -381,22 +383,38 @@ impl Store for SqliteStore {
         )
     }
 
-    async fn conference_events(
+    async fn conference_history(
         &self,
         conference_id: &str,
         up_to_version: u64,
-    ) -> StoreResult<Vec<StoredEvent>> {
-        self.hot_reads.events(
-            "conference_events",
-            "SELECT seq, conference_id, conference_version, kind, payload, committed_at_ms \
-             FROM events WHERE conference_id = ?1 AND conference_version <= ?2 \
-             ORDER BY conference_version, seq",
-            // "Up to any version" (u64::MAX) is every event: clamp to the column's range.
-            params![
-                conference_id,
-                i64::try_from(up_to_version).unwrap_or(i64::MAX)
-            ],
+    ) -> StoreResult<ConferenceHistory> {
+        // "Up to any version" (u64::MAX) is every event: clamp to the column's range.
+        self.hot_reads.history(
+            conference_id,
+            i64::try_from(up_to_version).unwrap_or(i64::MAX),
         )
+    }
+
+    async fn prune_history(
+        &self,
+        unchanged_before_ms: i64,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<PruneProgress> {
+        let after = to_sql_int("after_seq", after_seq)?;
+        self.writer
+            .write("prune_history", no_head, move |conn| {
+                retention::prune_history(conn, unchanged_before_ms, after, limit)
+            })
+            .await
+    }
+
+    async fn prune_ended(&self, ended_before_ms: i64, limit: u32) -> StoreResult<u64> {
+        self.writer
+            .write("prune_ended", no_head, move |conn| {
+                retention::prune_ended(conn, ended_before_ms, limit)
+            })
+            .await
     }
 
     async fn get_or_insert_setting(&self, key: &str, value: &str) -> StoreResult<String> {

@@ -5,8 +5,8 @@ use tokio::sync::{broadcast, watch};
 
 use crate::error::StoreError;
 use crate::records::{
-    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceRecord, IdempotencyRecord,
-    StoredEvent, UserRecord,
+    CometdConnect, CometdSessionRecord, Commit, CommitOutcome, ConferenceHistory, ConferenceRecord,
+    IdempotencyRecord, PruneProgress, StoredEvent, UserRecord,
 };
 
 /// Shorthand for store results.
@@ -56,13 +56,33 @@ pub trait Store: Send + Sync + 'static {
     /// Events with `seq > after_seq`, in seq order, at most `limit`.
     async fn read_events(&self, after_seq: u64, limit: u32) -> StoreResult<Vec<StoredEvent>>;
 
-    /// The events of one conference with `conference_version <= up_to_version`, in version
-    /// order: what rebuilding its state at that version needs.
-    async fn conference_events(
+    /// What rebuilding one conference's state at `up_to_version` needs, read consistently: the
+    /// base its retained log starts from (once pruned) and its events with
+    /// `conference_version <= up_to_version`, in version order. Empty (no base, no events) for
+    /// an unknown conference.
+    async fn conference_history(
         &self,
         conference_id: &str,
         up_to_version: u64,
-    ) -> StoreResult<Vec<StoredEvent>>;
+    ) -> StoreResult<ConferenceHistory>;
+
+    /// Prunes the early history of conferences that have not changed since
+    /// `unchanged_before_ms`: looks at up to `limit` events after seq `after_seq` that were
+    /// committed before then, and for each of their conferences whose `updated_at_ms` is older
+    /// too, deletes all its events and keeps its current state as the base later events apply
+    /// to ([`ConferenceHistory::base`]). A conference changed since is left whole, so a
+    /// conference's events are pruned only all at once, and never while a commit on it is in
+    /// flight. Call again from [`PruneProgress::scanned_to`] until it is `None`.
+    async fn prune_history(
+        &self,
+        unchanged_before_ms: i64,
+        after_seq: u64,
+        limit: u32,
+    ) -> StoreResult<PruneProgress>;
+
+    /// Deletes up to `limit` ended conferences (`live == false`) not changed since
+    /// `ended_before_ms`, with their listing keys and events, oldest first; returns how many.
+    async fn prune_ended(&self, ended_before_ms: i64, limit: u32) -> StoreResult<u64>;
 
     /// The seq of the last committed event (0 when the log is empty).
     async fn head_seq(&self) -> StoreResult<u64>;

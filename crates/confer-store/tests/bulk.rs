@@ -91,7 +91,11 @@ where
         .await
         .unwrap();
     assert_eq!(listed.len(), 1250);
-    let events = store.conference_events("c00007", u64::MAX).await.unwrap();
+    let events = store
+        .conference_history("c00007", u64::MAX)
+        .await
+        .unwrap()
+        .events;
     assert_eq!(events.len(), 2);
     assert_eq!(events[0].kind, "ConferenceCreated");
     assert_eq!(events[1].seq, events[0].seq + 1);

@@ -402,3 +402,63 @@ fn assert_deadline_status(status: &tonic::Status) {
         "{status:?}"
     );
 }
+
+/// Retention on a running server: once the demo's events are pruned, a resume from before them
+/// is told so (OUT_OF_RANGE), and a change after the prune still reaches its parties rendered
+/// right, from the state the store kept as the conference's base (the node's cache is off, so
+/// nothing else could supply it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_from_pruned_events_is_refused_and_later_events_render_from_the_base() {
+    let server = Server::start_with(|args| {
+        args.event_retention_secs = Some(1);
+        args.cached_conferences = Some(0);
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refusal = loop {
+        let mut stream = subscribe(&server, "agent15000", Some(0)).await;
+        match next(&mut stream).await.expect("an answer") {
+            Err(status) => break status,
+            // Not pruned yet: the demo's first event arrived.
+            Ok(_) => {
+                assert!(
+                    Instant::now() < deadline,
+                    "the demo's events are never pruned"
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(refusal.code(), Code::OutOfRange, "{refusal:?}");
+    assert!(
+        refusal.message().contains("subscribe without after_seq"),
+        "says what to do: {}",
+        refusal.message()
+    );
+
+    let mut party = subscribe(&server, "agent15002", None).await;
+    let commit = add_to_demo_call(&server, "15077").await;
+    let notification = next(&mut party)
+        .await
+        .expect("open")
+        .expect("a notification");
+    assert_eq!(notification.seq, commit.last_seq);
+    let call = server
+        .calls()
+        .get_call(as_user(
+            "agent15002",
+            proto::GetCallRequest {
+                call_id: VOICE_CALL_ID.into(),
+            },
+        ))
+        .await
+        .expect("GetCall")
+        .into_inner();
+    assert_eq!(
+        call_of(&notification),
+        ("ParticipantsUpdated", numbers(&call)),
+        "the notification shows the call as GetCall does"
+    );
+    assert!(numbers(&call).contains(&"15077".to_owned()));
+    server.stop().await;
+}

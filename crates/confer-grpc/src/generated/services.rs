@@ -2227,8 +2227,10 @@ pub mod notification_service_client {
         /// caused it. The same recipients rule as GWS CometD and Evo decides who is told what: a caller
         /// gets only what their user may see. To resume after a disconnect without missing anything,
         /// call again with `after_seq` = the `seq` of the last notification processed whose
-        /// `last_in_seq` was true. The stream ends with UNAVAILABLE when the server shuts down and with
-        /// DEADLINE_EXCEEDED at the call's deadline.
+        /// `last_in_seq` was true. The stream ends with UNAVAILABLE when the server shuts down, with
+        /// DEADLINE_EXCEEDED at the call's deadline, and with OUT_OF_RANGE when `after_seq` is older
+        /// than what the log keeps (a conference's events are pruned `--event-retention-secs` after its
+        /// last change): read the current state, then subscribe without `after_seq`.
         pub async fn subscribe(
             &mut self,
             request: impl tonic::IntoRequest<::confer_model::proto::SubscribeRequest>,
@@ -2273,8 +2275,10 @@ pub mod notification_service_server {
         /// caused it. The same recipients rule as GWS CometD and Evo decides who is told what: a caller
         /// gets only what their user may see. To resume after a disconnect without missing anything,
         /// call again with `after_seq` = the `seq` of the last notification processed whose
-        /// `last_in_seq` was true. The stream ends with UNAVAILABLE when the server shuts down and with
-        /// DEADLINE_EXCEEDED at the call's deadline.
+        /// `last_in_seq` was true. The stream ends with UNAVAILABLE when the server shuts down, with
+        /// DEADLINE_EXCEEDED at the call's deadline, and with OUT_OF_RANGE when `after_seq` is older
+        /// than what the log keeps (a conference's events are pruned `--event-retention-secs` after its
+        /// last change): read the current state, then subscribe without `after_seq`.
         async fn subscribe(
             &self,
             request: tonic::Request<::confer_model::proto::SubscribeRequest>,

@@ -58,11 +58,19 @@ impl PreparedCommit {
         let c = &self.commit.conference;
         let version = self.checked.version;
 
-        // 1. The conference row, on the expected version (or on absence).
-        let actual: Option<i64> = conn
-            .prepare_cached("SELECT version FROM conferences WHERE id = ?1")
-            .and_then(|mut s| s.query_row([&c.id], |r| r.get(0)).optional())
+        // 1. The conference row, on the expected version (or on absence), and where its log
+        // starts if its early history was pruned.
+        let found: Option<(i64, Option<i64>)> = conn
+            .prepare_cached(
+                "SELECT c.version, s.version FROM conferences c \
+                 LEFT JOIN conference_log_starts s ON s.conference_id = c.id WHERE c.id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([&c.id], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()
+            })
             .map_err(sql)?;
+        let actual = found.map(|(version, _)| version);
         if actual != self.checked.expected {
             return Err(StoreError::Conflict {
                 id: c.id.clone(),
@@ -89,6 +97,18 @@ impl PreparedCommit {
             .and_then(|mut s| s.execute(row))
             .map_err(sql)?;
         } else {
+            // The first commit after its history was pruned keeps the state it replaces: the
+            // base the retained events apply to (see the migration).
+            if let Some((current, Some(log_start))) = found
+                && current == log_start
+            {
+                conn.prepare_cached(
+                    "UPDATE conference_log_starts SET base_state = \
+                     (SELECT state FROM conferences WHERE id = ?1) WHERE conference_id = ?1",
+                )
+                .and_then(|mut s| s.execute([&c.id]))
+                .map_err(sql)?;
+            }
             conn.prepare_cached(
                 "UPDATE conferences SET kind = ?2, version = ?3, state = ?4, index_keys = ?5, \
                  live = ?6, updated_at_ms = ?7 WHERE id = ?1",

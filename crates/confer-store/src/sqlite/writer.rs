@@ -63,6 +63,7 @@ use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::error::{BoxError, StoreError, by_availability, classify_sqlite};
+use crate::records::GroupCommitStats;
 use crate::store::StoreResult;
 
 /// The most jobs one transaction takes. Bounds the time a batch holds the write lock (and so
@@ -72,16 +73,6 @@ pub(super) const MAX_BATCH: usize = 64;
 /// Jobs waiting for the writer. Beyond this, callers wait to enqueue: back-pressure instead of
 /// an unbounded queue.
 const QUEUE_CAPACITY: usize = 1024;
-
-/// How much group commit has grouped so far (see [`SqliteStore::group_commit_stats`](super::SqliteStore::group_commit_stats)).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct GroupCommitStats {
-    /// Write transactions run (each committed with one fsync, or rolled back).
-    pub transactions: u64,
-    /// Writes run in those transactions (commits and other writes, including the ones that
-    /// failed on their own and were rolled back).
-    pub writes: u64,
-}
 
 /// State the writer thread shares with the store.
 struct Shared {

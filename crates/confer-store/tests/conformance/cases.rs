@@ -937,22 +937,152 @@ pub async fn conference_events_in_version_order(store: Arc<dyn Store>) {
         ))
         .await
         .unwrap();
-    let all = store.conference_events("a", 10).await.unwrap();
+    let all = store.conference_history("a", 10).await.unwrap().events;
     assert_eq!(
         all.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         ["Created", "Two", "Three"]
     );
     assert!(all.iter().all(|e| e.conference_id == "a"));
-    let first = store.conference_events("a", 1).await.unwrap();
+    let first = store.conference_history("a", 1).await.unwrap().events;
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].payload["n"], 1);
-    assert!(
-        store
-            .conference_events("nobody", 10)
-            .await
-            .unwrap()
-            .is_empty()
+    let nobody = store.conference_history("nobody", 10).await.unwrap();
+    assert!(nobody.base.is_none() && nobody.events.is_empty());
+}
+
+pub async fn pruned_history_keeps_a_base_for_later_events(store: Arc<dyn Store>) {
+    let cutoff = now_ms() + HOUR_MS;
+    store
+        .commit(create(
+            conference("a", 1, &[], true),
+            vec![event("a", "One", 1)],
+        ))
+        .await
+        .unwrap();
+    store
+        .commit(update(
+            conference("a", 3, &[], true),
+            1,
+            vec![event("a", "Two", 2), event("a", "Three", 3)],
+        ))
+        .await
+        .unwrap();
+    // Changed after the cutoff: its history stays whole.
+    let mut recent = conference("b", 1, &[], true);
+    recent.updated_at_ms = cutoff + HOUR_MS;
+    store
+        .commit(create(recent, vec![event("b", "One", 1)]))
+        .await
+        .unwrap();
+
+    let progress = store.prune_history(cutoff, 0, 100).await.unwrap();
+    assert_eq!((progress.conferences, progress.events), (1, 3));
+    assert_eq!(
+        progress.scanned_to,
+        Some(4),
+        "every event is older than the cutoff"
     );
+    let rest = store.prune_history(cutoff, 4, 100).await.unwrap();
+    assert_eq!(
+        rest,
+        confer_store::PruneProgress::default(),
+        "the pass is over"
+    );
+
+    let a = store.conference_history("a", u64::MAX).await.unwrap();
+    let base = a.base.expect("a base once pruned");
+    assert_eq!(base.version, 3);
+    assert_eq!(base.state, conference("a", 3, &[], true).state);
+    assert!(a.events.is_empty());
+    let b = store.conference_history("b", u64::MAX).await.unwrap();
+    assert!(b.base.is_none());
+    assert_eq!(b.events.len(), 1);
+    // What is left of the log starts with a gap: how a reader from further back can tell.
+    let log = store.read_events(0, 100).await.unwrap();
+    assert_eq!(log.iter().map(|e| e.seq).collect::<Vec<_>>(), [4]);
+
+    // The next commit keeps the state it replaces as the base of the new event.
+    store
+        .commit(update(
+            conference("a", 4, &[], true),
+            3,
+            vec![event("a", "Four", 4)],
+        ))
+        .await
+        .unwrap();
+    let a = store.conference_history("a", u64::MAX).await.unwrap();
+    assert_eq!(a.base.as_ref().map(|b| b.version), Some(3));
+    assert_eq!(
+        a.base.map(|b| b.state),
+        Some(conference("a", 3, &[], true).state)
+    );
+    assert_eq!(
+        a.events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        ["Four"]
+    );
+    assert_eq!(
+        store.get_conference("a").await.unwrap().map(|c| c.version),
+        Some(4)
+    );
+    // Pruned again: the base moves to the current state.
+    let progress = store.prune_history(cutoff, 0, 100).await.unwrap();
+    assert_eq!((progress.conferences, progress.events), (1, 1));
+    let a = store.conference_history("a", u64::MAX).await.unwrap();
+    assert_eq!(a.base.as_ref().map(|b| b.version), Some(4));
+    assert_eq!(
+        a.base.map(|b| b.state),
+        Some(conference("a", 4, &[], true).state)
+    );
+    assert_eq!(store.read_events(0, 100).await.unwrap().len(), 1);
+}
+
+pub async fn ended_conferences_are_pruned_with_their_events(store: Arc<dyn Store>) {
+    let cutoff = now_ms() + HOUR_MS;
+    let keys = ["user:u1"];
+    store
+        .commit(create(
+            conference("ended", 1, &keys, false),
+            vec![event("ended", "One", 1)],
+        ))
+        .await
+        .unwrap();
+    store
+        .commit(create(
+            conference("live", 1, &keys, true),
+            vec![event("live", "One", 1)],
+        ))
+        .await
+        .unwrap();
+    let mut just_ended = conference("just-ended", 1, &keys, false);
+    just_ended.updated_at_ms = cutoff + HOUR_MS;
+    store
+        .commit(create(just_ended, vec![event("just-ended", "One", 1)]))
+        .await
+        .unwrap();
+
+    assert_eq!(store.prune_ended(cutoff, 10).await.unwrap(), 1);
+    assert_eq!(store.prune_ended(cutoff, 10).await.unwrap(), 0);
+    assert!(store.get_conference("ended").await.unwrap().is_none());
+    let listed = store
+        .list_conferences("user:u1", false, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|c| c.id.as_str()).collect::<Vec<_>>(),
+        ["just-ended", "live"]
+    );
+    let log = store.read_events(0, 100).await.unwrap();
+    assert_eq!(
+        log.iter()
+            .map(|e| e.conference_id.as_str())
+            .collect::<Vec<_>>(),
+        ["live", "just-ended"]
+    );
+    // The id is free again.
+    store
+        .commit(create(conference("ended", 1, &keys, true), vec![]))
+        .await
+        .unwrap();
 }
 
 pub async fn settings_first_writer_wins(store: Arc<dyn Store>) {

@@ -54,6 +54,8 @@ conformance!(
     concurrent_same_version_exactly_one_wins,
     tailing_readers_see_every_seq_once_in_order,
     conference_events_in_version_order,
+    pruned_history_keeps_a_base_for_later_events,
+    ended_conferences_are_pruned_with_their_events,
     settings_first_writer_wins,
     cometd_sessions,
     cometd_concurrent_connects_keep_the_highest_cursor,

@@ -35,7 +35,7 @@ async fn open_creates_the_directory_and_a_wal_database() {
         .fetch_all(&mut conn)
         .await
         .unwrap();
-    assert_eq!(versions, [1, 2, 3]);
+    assert_eq!(versions, [1, 2, 3, 4]);
     conn.close().await.unwrap();
 }
 

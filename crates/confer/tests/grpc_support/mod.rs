@@ -42,17 +42,22 @@ pub struct Server {
 
 impl Server {
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Like [`Server::start`], with settings changed by `configure` first.
+    pub async fn start_with(configure: impl FnOnce(&mut ServeArgs)) -> Self {
         let data = tempfile::tempdir().expect("a temporary directory");
-        let config = ServeArgs {
+        let mut args = ServeArgs {
             listen: Some("127.0.0.1:0".parse().expect("an address")),
             grpc_listen: Some("127.0.0.1:0".parse().expect("an address")),
             data_dir: Some(data.path().to_path_buf()),
             demo: Some(true),
             csrf: Some(true),
             ..ServeArgs::default()
-        }
-        .resolve()
-        .expect("a valid config");
+        };
+        configure(&mut args);
+        let config = args.resolve().expect("a valid config");
         let running = start(config).await.expect("the server starts");
         let channel = Endpoint::from_shared(format!("http://{}", running.grpc_addr))
             .expect("an endpoint")
