@@ -269,10 +269,18 @@ fn stream(
                 .map_err(|error| Status::from(ApiError::from(error)))?;
             if events.is_empty() {
                 // Nothing after the cursor while the head is past it: pruned (the head is read
-                // first, so what it counts was committed before the second read).
-                let head = feed.app.store.head_seq().await.map_err(|error| Status::from(ApiError::from(error)))?;
+                // first, so what it counts was committed before the second read). Only asked
+                // when the wake-up hint says the head is past the cursor: a stream that is
+                // caught up costs no extra query per poll.
+                let store = &feed.app.store;
+                let hinted = *wakeups.borrow() > cursor;
+                let head = if hinted {
+                    store.head_seq().await.map_err(|error| Status::from(ApiError::from(error)))?
+                } else {
+                    cursor
+                };
                 if head > cursor
-                    && feed.app.store.read_events(cursor, 1).await.map_err(|error| Status::from(ApiError::from(error)))?.is_empty()
+                    && store.read_events(cursor, 1).await.map_err(|error| Status::from(ApiError::from(error)))?.is_empty()
                 {
                     Err(Status::from(ApiError::Pruned {
                         after_seq: cursor,
@@ -304,7 +312,7 @@ fn stream(
                 }
                 continue;
             }
-            // The log has no gaps but the prefix retention prunes: a missing seq means the
+            // The log's only gaps are the events retention pruned, all older than its window: a missing seq means the
             // caller resumed from further back than the log keeps.
             if let Some(first) = events.first()
                 && first.seq > cursor + 1

@@ -405,7 +405,7 @@ impl Feed {
                 .read_events(cursor, PAGE)
                 .await
                 .map_err(unavailable)?;
-            // The log has no gaps but the prefix retention prunes: a missing seq means this
+            // The log's only gaps are the events retention pruned, all older than its window: a missing seq means this
             // reader is older than what is kept (the session then starts over).
             let truncated = |oldest: u64| LogError::Truncated {
                 after,

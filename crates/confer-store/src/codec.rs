@@ -129,6 +129,30 @@ pub(crate) fn parse_cometd_subscriptions(
         .collect()
 }
 
+/// The old part of a page of `(seq, conference_id, committed_at_ms)` rows read from a cursor,
+/// for `prune_history` on either backend: the log is in commit order, so the page is cut at the
+/// first event committed at or after the cutoff. Returns the last seq kept (`None`: nothing old
+/// after the cursor, the pass is over) and the conferences of the kept events, each once, in
+/// log order.
+pub(crate) fn old_part_of_page(
+    page: Vec<(i64, String, i64)>,
+    cutoff_ms: i64,
+) -> Result<(Option<u64>, Vec<String>), StoreError> {
+    let mut scanned_to = None;
+    let mut seen = std::collections::HashSet::new();
+    let mut conferences = Vec::new();
+    for (seq, conference_id, committed_at_ms) in page {
+        if committed_at_ms >= cutoff_ms {
+            break;
+        }
+        scanned_to = Some(from_sql_int("event seq", seq)?);
+        if seen.insert(conference_id.clone()) {
+            conferences.push(conference_id);
+        }
+    }
+    Ok((scanned_to, conferences))
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;

@@ -19,9 +19,10 @@
 //! The log does not grow for ever: [`Store::prune_history`] drops the events of conferences
 //! that have not changed for a while (keeping each one's state at that point as the base its
 //! later events apply to), and [`Store::prune_ended`] drops ended conferences with their events.
-//! Pruning only ever removes a prefix of each conference's events, so the log keeps its order,
-//! and a reader whose cursor is older than what is left sees a gap at its start: that is how
-//! a resume from a pruned position is told (there are no other gaps).
+//! Pruning removes whole conferences' histories older than the window, so it leaves holes only
+//! in that old part of the log: a reader that finds a seq missing after its cursor is reading
+//! from further back than the log keeps, and that is how a resume from a pruned position is
+//! told (the log has no other gaps).
 
 pub mod bulk;
 mod codec;

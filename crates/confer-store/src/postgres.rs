@@ -60,8 +60,8 @@ use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
 use crate::codec::{
-    check_cometd_session, check_user, from_sql_int, parse_cometd_subscriptions, sql_limit,
-    to_sql_int,
+    check_cometd_session, check_user, from_sql_int, old_part_of_page, parse_cometd_subscriptions,
+    sql_limit, to_sql_int,
 };
 use crate::error::{StoreError, classify, is_unique_violation};
 use crate::migrations;
@@ -631,20 +631,15 @@ impl Store for PgStore {
         .fetch_all(&self.pool)
         .await
         .map_err(|e| classify(op, e))?;
-        let mut progress = PruneProgress::default();
-        let mut ids: Vec<String> = Vec::new();
-        for (seq, conference_id, committed_at_ms) in page {
-            if committed_at_ms >= unchanged_before_ms {
-                break;
-            }
-            progress.scanned_to = Some(from_sql_int("event seq", seq)?);
-            ids.push(conference_id);
-        }
+        let (scanned_to, mut ids) = old_part_of_page(page, unchanged_before_ms)?;
+        let mut progress = PruneProgress {
+            scanned_to,
+            ..PruneProgress::default()
+        };
         if ids.is_empty() {
             return Ok(progress);
         }
         ids.sort_unstable();
-        ids.dedup();
         // One statement: lock the conferences still unchanged since the cutoff (in id order,
         // so that two nodes pruning at once cannot deadlock; a commit on one of them waits, or
         // went first and moved `updated_at_ms`, which the lock re-checks), delete their events

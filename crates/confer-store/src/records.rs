@@ -39,7 +39,8 @@ pub struct NewEvent {
 /// An event as read back from the log.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredEvent {
-    /// Global, strictly increasing and gap-free position in the log; the first event is 1.
+    /// Global, strictly increasing position in the log; the first event is 1. Gap-free except
+    /// where retention pruned events older than its window (see the crate docs).
     /// Commit order equals seq order (see the crate docs).
     pub seq: u64,
     pub conference_id: String,

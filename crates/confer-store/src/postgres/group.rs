@@ -340,8 +340,7 @@ pub(super) async fn commit_one(
 /// batch's rows (`unnest` of the bound arrays) also filters the table by `= ANY($ids)`: the
 /// planner cannot see how few rows an `unnest` of parameters yields, and without the filter it
 /// may hash-join against a scan of the whole table (it did: 40 ms per batch at 100,000
-/// conferences). Each commit's own
-/// outcome, or why the batch as a whole failed.
+/// conferences). Returns each commit's own outcome, or why the batch as a whole failed.
 async fn try_batch(
     pool: &PgPool,
     channel: &str,
@@ -489,11 +488,9 @@ async fn try_batch(
         .map_err(failed)?;
         won.into_iter().collect()
     };
-    let lost: Vec<usize> = candidates
+    let (winners, lost): (Vec<usize>, Vec<usize>) = candidates
         .iter()
-        .copied()
-        .filter(|&i| !won.contains(&commits[i].conference.id))
-        .collect();
+        .partition(|&&i| won.contains(&commits[i].conference.id));
     if !lost.is_empty() {
         let ids: Vec<&str> = lost
             .iter()
@@ -543,11 +540,6 @@ async fn try_batch(
 
     // 5. The winners' listing keys: the ones no longer listed go, new ones come (disjoint
     // rows); unchanged keys are not rewritten.
-    let winners: Vec<usize> = candidates
-        .iter()
-        .copied()
-        .filter(|&i| won.contains(&commits[i].conference.id))
-        .collect();
     if !winners.is_empty() {
         let ids: Vec<&str> = winners
             .iter()

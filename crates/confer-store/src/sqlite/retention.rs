@@ -3,10 +3,9 @@
 //! job (inside its group transaction, like any write), so a page is small: it holds the
 //! commits queued behind it for as long as it runs.
 
-use std::collections::HashSet;
-
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+use crate::codec::old_part_of_page;
 use crate::error::classify_sqlite;
 use crate::records::PruneProgress;
 use crate::store::StoreResult;
@@ -33,18 +32,11 @@ pub(super) fn prune_history(
             .collect()
         })
         .map_err(err)?;
-    let mut progress = PruneProgress::default();
-    let mut seen = HashSet::new();
-    let mut conferences = Vec::new();
-    for (seq, conference_id, committed_at_ms) in page {
-        if committed_at_ms >= unchanged_before_ms {
-            break;
-        }
-        progress.scanned_to = Some(crate::codec::from_sql_int("event seq", seq)?);
-        if seen.insert(conference_id.clone()) {
-            conferences.push(conference_id);
-        }
-    }
+    let (scanned_to, conferences) = old_part_of_page(page, unchanged_before_ms)?;
+    let mut progress = PruneProgress {
+        scanned_to,
+        ..PruneProgress::default()
+    };
     for id in conferences {
         // Only a conference unchanged since the cutoff: its every event is older. Its current
         // state becomes the base its next events apply to.
